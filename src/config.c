@@ -1,0 +1,440 @@
+/* Option table, parsing and layering of the server configuration. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+typedef enum { OPT_STRING, OPT_SIZE, OPT_DURATION, OPT_BOOL, OPT_LEVEL, OPT_LISTEN, OPT_COUNT } opt_type_t;
+
+typedef struct option {
+    const char *name;   /* flag without "--", config key, and WSHUB_<NAME> env var */
+    opt_type_t type;
+    size_t offset;
+    const char *arg;
+    const char *help;
+} option_t;
+
+#define OFF(f) offsetof(wsh_config_t, f)
+
+static const option_t options[] = {
+    {"listen", OPT_LISTEN, OFF(listen), "HOST:PORT", "address to listen on, repeatable (default 127.0.0.1:8080)"},
+    {"data-dir", OPT_STRING, OFF(data_dir), "DIR", "directory for durable history (default: memory only)"},
+    {"config", OPT_STRING, OFF(config_file), "FILE", "configuration file (docs/configuration.md)"},
+    {"log-level", OPT_LEVEL, OFF(log_level), "LEVEL", "debug, info, warn, error or off (default info)"},
+    {"echo", OPT_BOOL, OFF(echo), NULL, "also serve GET /echo, an echo endpoint for conformance suites"},
+    {"max-message", OPT_SIZE, OFF(max_message), "BYTES", "largest WebSocket message, then close 1009 (default 1MiB)"},
+    {"max-queue", OPT_SIZE, OFF(max_queue), "BYTES", "unsent bytes per connection, then close 4008 (default 4MiB)"},
+    {"max-body", OPT_SIZE, OFF(max_body), "BYTES", "largest HTTP request body, then 413 (default 1MiB)"},
+    {"max-head", OPT_SIZE, OFF(max_head), "BYTES", "largest HTTP request head, then 431 (default 16KiB)"},
+    {"max-headers", OPT_COUNT, OFF(max_headers), "N", "most HTTP request headers, then 431 (default 64)"},
+    {"max-fragments", OPT_COUNT, OFF(max_fragments), "N", "most frames per message, then close 1008; 0 = no cap (default 65536)"},
+    {"heartbeat", OPT_DURATION, OFF(heartbeat_ms), "DURATION", "ping interval; silent for two closes (default 25s; 0 = off)"},
+    {"request-timeout", OPT_DURATION, OFF(request_timeout_ms), "DURATION", "time to send an HTTP request, then 408 (default 10s)"},
+    {"drain-timeout", OPT_DURATION, OFF(drain_timeout_ms), "DURATION", "shutdown wait for clients' close frames (default 5s)"},
+    {"close-timeout", OPT_DURATION, OFF(close_timeout_ms), "DURATION", "wait for a peer's close frame after ours (default 5s)"},
+};
+#define OPTION_CNT (sizeof options / sizeof options[0])
+
+/* Error line context: "--max-message", "WSHUB_MAX_MESSAGE" or "file:3: max-message". */
+static void bad_value(const char *where, const char *what, const char *value)
+{
+    fprintf(stderr, "wshub: %s: %s \"%s\"\n", where, what, value);
+}
+
+static void set_defaults(wsh_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    wsh_sock_parse_hostport("127.0.0.1:8080", &cfg->listen[0]);
+    cfg->listen_cnt = 1;
+    cfg->log_level = WSH_LOG_INFO;
+    cfg->max_message = 1u << 20;
+    cfg->max_queue = 4u << 20;
+    cfg->max_body = 1u << 20;
+    cfg->max_head = 16u << 10;
+    cfg->max_headers = 64;
+    cfg->max_fragments = 65536;
+    cfg->heartbeat_ms = 25000;
+    cfg->request_timeout_ms = 10000;
+    cfg->drain_timeout_ms = 5000;
+    cfg->close_timeout_ms = 5000;
+}
+
+int wsh_config_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    static const struct { const char *suffix; unsigned shift; } units[] = {
+        {"", 0}, {"B", 0}, {"K", 10}, {"KB", 10}, {"KiB", 10}, {"M", 20}, {"MB", 20}, {"MiB", 20},
+        {"G", 30}, {"GB", 30}, {"GiB", 30},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (v > (UINT64_MAX >> units[i].shift))
+                return -1;
+            *out = (uint64_t)v << units[i].shift;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int wsh_config_parse_duration_ms(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || !isfinite(v) || v < 0)
+        return -1;
+    double mult;
+    if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return -1;
+    double ms = v * mult;
+    if (ms > 1e15)
+        return -1;
+    *out = (uint64_t)(ms + 0.5);
+    return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Which layer last reset the listen list, so a later layer replaces the list
+ * of an earlier one instead of appending to it. */
+typedef enum { LAYER_DEFAULT, LAYER_FILE, LAYER_ENV, LAYER_FLAGS } layer_t;
+
+typedef struct loader {
+    wsh_config_t *cfg;
+    layer_t listen_layer;
+} loader_t;
+
+static int apply(loader_t *ld, layer_t layer, const option_t *o, const char *value, const char *where)
+{
+    wsh_config_t *cfg = ld->cfg;
+    void *field = (char *)cfg + o->offset;
+    switch (o->type) {
+    case OPT_STRING: {
+        char **p = field;
+        if (*value == '\0') {
+            bad_value(where, "empty value", value);
+            return -1;
+        }
+        free(*p);
+        *p = wsh_xstrdup(value);
+        return 0;
+    }
+    case OPT_SIZE:
+    case OPT_COUNT: {
+        uint64_t v;
+        int rc;
+        if (o->type == OPT_SIZE) {
+            rc = wsh_config_parse_size(value, &v);
+        } else {
+            char *end;
+            errno = 0;
+            v = strtoull(value, &end, 10);
+            rc = (!isdigit((unsigned char)*value) || *end || errno) ? -1 : 0;
+        }
+        if (rc < 0) {
+            bad_value(where, o->type == OPT_SIZE ? "invalid size" : "invalid count", value);
+            return -1;
+        }
+        *(uint64_t *)field = v;
+        return 0;
+    }
+    case OPT_DURATION:
+        if (wsh_config_parse_duration_ms(value, field) < 0) {
+            bad_value(where, "invalid duration", value);
+            return -1;
+        }
+        return 0;
+    case OPT_BOOL:
+        if (parse_bool(value, field) < 0) {
+            bad_value(where, "invalid boolean", value);
+            return -1;
+        }
+        return 0;
+    case OPT_LEVEL:
+        if (wsh_log_parse_level(value, field) < 0) {
+            bad_value(where, "invalid log level", value);
+            return -1;
+        }
+        return 0;
+    case OPT_LISTEN: {
+        wsh_hostport_t hp;
+        if (wsh_sock_parse_hostport(value, &hp) < 0) {
+            bad_value(where, "invalid address (want HOST:PORT)", value);
+            return -1;
+        }
+        if (ld->listen_layer != layer) {
+            cfg->listen_cnt = 0;
+            ld->listen_layer = layer;
+        }
+        if (cfg->listen_cnt == WSH_CONFIG_MAX_LISTEN) {
+            bad_value(where, "too many listen addresses, at most 16", value);
+            return -1;
+        }
+        cfg->listen[cfg->listen_cnt++] = hp;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+static const option_t *find_option(const char *name, size_t len)
+{
+    for (size_t i = 0; i < OPTION_CNT; i++)
+        if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* The file format (docs/configuration.md): one `key = value` per line, keys
+ * being the flag names; `#` starts a comment; values may be "double quoted";
+ * `listen` may repeat. */
+static int load_file(loader_t *ld, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        bad_value("--config", strerror(errno), path);
+        return -1;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char where[300];
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        if (!strchr(line, '\n') && !feof(f)) {
+            bad_value(where, "line too long", "...");
+            rc = -1;
+            break;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            bad_value(where, "expected key = value, got", s);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *value = trim(eq + 1);
+        size_t vlen = strlen(value);
+        if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+            value[vlen - 1] = '\0';
+            value++;
+        } else {
+            char *hash = strchr(value, '#');
+            if (hash) {
+                *hash = '\0';
+                value = trim(value);
+            }
+        }
+        const option_t *o = find_option(key, strlen(key));
+        if (!o || o->offset == OFF(config_file)) {
+            bad_value(where, "unknown key", key);
+            rc = -1;
+            break;
+        }
+        snprintf(where, sizeof where, "%s:%d: %s", path, lineno, key);
+        rc = apply(ld, LAYER_FILE, o, value, where);
+    }
+    fclose(f);
+    return rc;
+}
+
+static void env_name(const option_t *o, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "WSHUB_");
+    for (const char *p = o->name; *p && n + 1 < cap; p++)
+        out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    out[n] = '\0';
+}
+
+static const char *env_get(char **envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = envp; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+void wsh_config_print_usage(void)
+{
+    printf("usage: wshub serve [options]\n\n"
+           "Runs the hub. Every option can also be set as an environment variable\n"
+           "WSHUB_<NAME> (e.g. WSHUB_MAX_MESSAGE=2MiB; WSHUB_LISTEN takes a\n"
+           "comma-separated list) or in the --config file as `name = value`.\n"
+           "Precedence: defaults < file < environment < flags.\n\noptions:\n");
+    for (size_t i = 0; i < OPTION_CNT; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s%s%s", options[i].name, options[i].arg ? " " : "",
+                 options[i].arg ? options[i].arg : "");
+        printf("  %-28s %s\n", flag, options[i].help);
+    }
+    printf("  %-28s %s\n  %-28s %s\n", "--help", "show this help", "--version", "show the version");
+}
+
+int wsh_config_load(wsh_config_t *cfg, int argc, char **argv, char **envp)
+{
+    loader_t ld = {cfg, LAYER_DEFAULT};
+    set_defaults(cfg);
+    /* The config file is named by a flag or the environment, but its values
+     * rank below both: find it first, apply it, then the others. */
+    const char *file = env_get(envp, "WSHUB_CONFIG");
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            wsh_config_print_usage();
+            return 1;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("wshub " WSH_VERSION "\n");
+            return 1;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+    }
+    if (file) {
+        cfg->config_file = wsh_xstrdup(file);
+        if (load_file(&ld, file) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < OPTION_CNT; i++) {
+        char name[64];
+        env_name(&options[i], name, sizeof name);
+        const char *v = env_get(envp, name);
+        if (!v || options[i].offset == OFF(config_file))
+            continue;
+        if (options[i].type == OPT_LISTEN) {
+            /* A list in one variable: "127.0.0.1:8080,[::1]:8080". */
+            char *copy = wsh_xstrdup(v), *save = NULL;
+            int rc = 0;
+            for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save))
+                rc = apply(&ld, LAYER_ENV, &options[i], trim(tok), name);
+            free(copy);
+            if (rc < 0)
+                return -1;
+        } else if (apply(&ld, LAYER_ENV, &options[i], v, name) < 0) {
+            return -1;
+        }
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            bad_value("serve", "unexpected argument", a);
+            return -1;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        const option_t *o = find_option(name, name_len);
+        if (!o) {
+            bad_value("serve", "unknown option", a);
+            return -1;
+        }
+        const char *value;
+        if (eq) {
+            value = eq + 1;
+        } else if (o->type == OPT_BOOL) {
+            value = "true";
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            bad_value(a, "missing value", "");
+            return -1;
+        }
+        if (o->offset == OFF(config_file))
+            continue;
+        char where[80];
+        snprintf(where, sizeof where, "--%.*s", (int)name_len, name);
+        if (apply(&ld, LAYER_FLAGS, o, value, where) < 0)
+            return -1;
+    }
+    /* Cross-field checks, once every layer is in. */
+    if (cfg->max_message == 0) {
+        bad_value("max-message", "must be at least 1 byte, got", "0");
+        return -1;
+    }
+    if (cfg->max_message > (1ull << 31)) {
+        bad_value("max-message", "must be at most 2GiB, got", "too large");
+        return -1;
+    }
+    if (cfg->max_queue < 1024) {
+        bad_value("max-queue", "must be at least 1KiB", "too small");
+        return -1;
+    }
+    if (cfg->max_headers == 0 || cfg->max_headers > 128) {
+        bad_value("max-headers", "must be 1..128", "out of range");
+        return -1;
+    }
+    if (cfg->max_head < 256) {
+        bad_value("max-head", "must be at least 256 bytes", "too small");
+        return -1;
+    }
+    if (cfg->request_timeout_ms == 0) {
+        bad_value("request-timeout", "must be above 0", "0");
+        return -1;
+    }
+    if (cfg->max_fragments > UINT32_MAX) {
+        bad_value("max-fragments", "must be at most 4294967295", "too large");
+        return -1;
+    }
+    return 0;
+}
+
+void wsh_config_dispose(wsh_config_t *cfg)
+{
+    free(cfg->data_dir);
+    free(cfg->config_file);
+    cfg->data_dir = cfg->config_file = NULL;
+}

@@ -1,0 +1,50 @@
+/* Server configuration: embedded defaults < config file < WSHUB_* environment
+ * < command-line flags, validated once at start. Not runtime state. */
+#ifndef WSH_CONFIG_H
+#define WSH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/log.h"
+#include "net/sock.h"
+
+#define WSH_CONFIG_MAX_LISTEN 16
+
+/* Filled by wsh_config_load; strings are owned and released by wsh_config_dispose. */
+typedef struct wsh_config {
+    wsh_hostport_t listen[WSH_CONFIG_MAX_LISTEN];
+    size_t listen_cnt;
+    char *data_dir;            /* NULL: history in memory only */
+    char *config_file;         /* the file that was read, if any */
+    wsh_log_level_t log_level;
+    bool echo;                 /* serve GET /echo for conformance suites */
+    uint64_t max_message;      /* bytes per WebSocket message */
+    uint64_t max_queue;        /* unsent bytes per connection before close 4008 */
+    uint64_t max_body;         /* HTTP request body bytes */
+    uint64_t max_head;         /* HTTP request line + headers bytes */
+    uint64_t max_headers;      /* HTTP header count */
+    uint64_t max_fragments;    /* frames per WebSocket message; 0 = no cap */
+    uint64_t heartbeat_ms;     /* server ping interval; 0 = off */
+    uint64_t request_timeout_ms;
+    uint64_t drain_timeout_ms;
+    uint64_t close_timeout_ms; /* wait for the peer's close frame after ours */
+} wsh_config_t;
+
+/* Loads the configuration for `wshub serve` from argv (after the subcommand)
+ * and envp. Returns 0; 1 when --help or --version was printed (exit 0); or -1
+ * after printing exactly one line naming the bad value on stderr (exit 2). */
+int wsh_config_load(wsh_config_t *cfg, int argc, char **argv, char **envp);
+void wsh_config_dispose(wsh_config_t *cfg);
+
+/* Parsers shared with other subcommands; each returns 0 or -1. */
+/* "1048576", "64KiB", "16MiB", "1GiB" (also K, M, G, KB, MB, GB as powers of 1024). */
+int wsh_config_parse_size(const char *s, uint64_t *out);
+/* "250ms", "10s", "5m", "1h", or a bare number of seconds (decimals allowed). */
+int wsh_config_parse_duration_ms(const char *s, uint64_t *out);
+
+/* Writes the serve usage text to stdout. */
+void wsh_config_print_usage(void);
+
+#endif

@@ -1,0 +1,25 @@
+/* HTTP/1.1 on a connection: parses requests one at a time, routes them,
+ * enforces the request timeout (408) and the parser's limits (431/413/400),
+ * keeps the connection alive between requests, and hands it over on upgrade.
+ * Not the parser (http.c) and not any endpoint's logic. */
+#ifndef WSH_HTTP_HTTPCONN_H
+#define WSH_HTTP_HTTPCONN_H
+
+#include <stdint.h>
+
+#include "http/http.h"
+#include "http/router.h"
+#include "net/conn.h"
+
+/* Shared by every HTTP connection of a server; outlives them. */
+typedef struct wsh_httpconn_opts {
+    wsh_http_limits_t lim;
+    uint64_t request_timeout_ms; /* a request must complete within this (else 408); also the keep-alive idle limit */
+    const wsh_router_t *router;
+} wsh_httpconn_opts_t;
+
+/* Starts HTTP on a freshly accepted fd (takes ownership). */
+wsh_conn_t *wsh_httpconn_accept(wsh_net_t *net, int fd, const struct sockaddr_storage *peer,
+                                const wsh_httpconn_opts_t *opts);
+
+#endif

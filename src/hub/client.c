@@ -1,0 +1,109 @@
+/* Client lifecycle on /ws: id, welcome, and handing frames to the protocol. */
+#include "hub/client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "hub/proto.h"
+#include "ws/frame.h"
+
+static int on_message(wsh_ws_t *ws, uint8_t opcode, uint8_t *data, size_t len);
+static void on_close(wsh_ws_t *ws);
+
+static const wsh_ws_app_t client_app = {
+    .on_message = on_message,
+    .on_close = on_close,
+};
+
+bool wsh_client_id_is_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > WSH_CLIENT_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                  c == '.' || c == ':' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* 128 random bits as 22 base64url characters: unguessable, so an id can
+ * later serve as a resume handle without being a secret anyone can predict. */
+static void random_id(char out[WSH_CLIENT_ID_MAX + 1])
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t r[16];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        /* getrandom only fails before the pool is seeded or on a broken
+         * kernel; fall back to a weaker but unique source. */
+        uint64_t t = (uint64_t)(uintptr_t)out ^ (uint64_t)rand();
+        memcpy(r, &t, sizeof t);
+        memcpy(r + 8, &t, sizeof t);
+    }
+    uint32_t acc = 0;
+    int bits = 0, o = 0;
+    for (size_t i = 0; i < sizeof r; i++) {
+        acc = (acc << 8) | r[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = alphabet[(acc >> bits) & 63];
+        }
+    }
+    if (bits)
+        out[o++] = alphabet[(acc << (6 - bits)) & 63];
+    out[o] = '\0';
+}
+
+wsh_client_t *wsh_client_attach(wsh_hub_t *hub, wsh_conn_t *c, const wsh_ws_opts_t *ws_opts, const char *id,
+                                size_t id_len)
+{
+    wsh_client_t *cl = wsh_xcalloc(1, sizeof *cl);
+    cl->hub = hub;
+    if (id && wsh_client_id_is_valid(id, id_len)) {
+        memcpy(cl->id, id, id_len);
+        cl->id[id_len] = '\0';
+    } else {
+        random_id(cl->id);
+    }
+    cl->ws = wsh_ws_start(c, ws_opts, &client_app, cl);
+    hub->clients++;
+    hub->clients_total++;
+    wsh_log_info(c->id, "client connected id=%s", cl->id);
+    char welcome[192];
+    int n = snprintf(welcome, sizeof welcome,
+                     "{\"type\":\"welcome\",\"client\":\"%s\",\"version\":\"" WSH_VERSION "\",\"heartbeat\":%u}",
+                     cl->id, hub->opts->heartbeat_s);
+    wsh_client_send_json(cl, welcome, (size_t)n);
+    return cl;
+}
+
+int wsh_client_send_json(wsh_client_t *cl, const char *json, size_t len)
+{
+    return wsh_ws_send_text(cl->ws, json, len);
+}
+
+static int on_message(wsh_ws_t *ws, uint8_t opcode, uint8_t *data, size_t len)
+{
+    wsh_client_t *cl = ws->app_data;
+    /* The hub's protocol is JSON text (PROTOCOL.md); RFC 6455 §7.4.1: 1003
+     * is the code for data of a type the endpoint cannot accept. */
+    if (opcode != WSH_OP_TEXT)
+        return WSH_EUNSUPPORTED;
+    return wsh_proto_handle(cl, (const char *)data, len);
+}
+
+static void on_close(wsh_ws_t *ws)
+{
+    wsh_client_t *cl = ws->app_data;
+    cl->hub->clients--;
+    wsh_log_info(ws->conn->id, "client disconnected id=%s", cl->id);
+    free(cl);
+}

@@ -1,0 +1,34 @@
+/* A hub client: one WebSocket connection speaking the JSON protocol on /ws,
+ * with its id. It is the wsh_ws_app_t for /ws; proto.c interprets its frames. */
+#ifndef WSH_HUB_CLIENT_H
+#define WSH_HUB_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hub/hub.h"
+#include "ws/wsconn.h"
+
+#define WSH_CLIENT_ID_MAX 64
+
+/* Created by wsh_client_attach when a /ws upgrade succeeds; freed when its
+ * connection ends (wsh_ws_app_t.on_close). */
+typedef struct wsh_client {
+    wsh_hub_t *hub;
+    wsh_ws_t *ws;
+    char id[WSH_CLIENT_ID_MAX + 1];
+} wsh_client_t;
+
+/* True if s (len bytes) is an acceptable client id: 1-64 of [A-Za-z0-9_.:-]. */
+bool wsh_client_id_is_valid(const char *s, size_t len);
+
+/* Makes a client on an upgraded connection: takes id when valid (an
+ * X-Client-Id header), else generates a random one; starts the WebSocket
+ * with ws_opts and sends `welcome`. */
+wsh_client_t *wsh_client_attach(wsh_hub_t *hub, wsh_conn_t *c, const wsh_ws_opts_t *ws_opts, const char *id,
+                                size_t id_len);
+
+/* Queues a text frame with the given JSON; 0 or WSH_ESLOW (then closed 4008). */
+int wsh_client_send_json(wsh_client_t *cl, const char *json, size_t len);
+
+#endif

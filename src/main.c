@@ -1,0 +1,54 @@
+/* Entry point: picks the subcommand (serve now; pub, sub and bench later) and
+ * hands argv to it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "server.h"
+
+extern char **environ;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: wshub <command> [options]\n\n"
+                 "commands:\n"
+                 "  serve      run the hub (default when the first argument is an option)\n"
+                 "  help       show this help\n"
+                 "  version    show the version\n\n"
+                 "Run `wshub serve --help` for the server's options.\n");
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    wsh_config_t cfg;
+    int rc = wsh_config_load(&cfg, argc, argv, environ);
+    if (rc != 0) {
+        wsh_config_dispose(&cfg);
+        return rc > 0 ? 0 : 2;
+    }
+    rc = wsh_server_run(&cfg);
+    wsh_config_dispose(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return cmd_serve(0, argv + 1);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    if (cmd[0] == '-' && strcmp(cmd, "-h") != 0 && strcmp(cmd, "--help") != 0 && strcmp(cmd, "--version") != 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("wshub " WSH_VERSION "\n");
+        return 0;
+    }
+    fprintf(stderr, "wshub: unknown command \"%s\"\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,447 @@
+/* Connection I/O: one read per readiness into the loop buffer, handler
+ * dispatch with tail keeping, out-queue of refcounted frames flushed by writev
+ * before the loop sleeps, and asynchronous, lingering close. */
+#include "net/conn.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+
+/* iovecs per writev: enough to batch many small frames in one syscall. */
+#define IOV_BATCH 64
+/* Input a handler left unconsumed beyond this is a handler bug or an abuse:
+ * handlers consume everything they can, so the tail only holds partial
+ * pipelined requests. */
+#define MAX_TAIL (1024u * 1024u)
+/* Bytes read into the tail per readiness when one exists. */
+#define TAIL_READ 65536u
+
+static _Atomic uint64_t next_conn_id = 1;
+
+static void on_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events);
+static bool flush_pending(wsh_loop_t *loop, void *data);
+
+wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data)
+{
+    wsh_net_t *net = wsh_xcalloc(1, sizeof *net);
+    net->loop = loop;
+    net->lim = *lim;
+    net->data = data;
+    wsh_list_init(&net->conns);
+    wsh_list_init(&net->pending);
+    wsh_loop_add_before_sleep(loop, flush_pending, net);
+    return net;
+}
+
+void wsh_net_free(wsh_net_t *net)
+{
+    free(net);
+}
+
+wsh_conn_t *wsh_conn_new(wsh_net_t *net, int fd, const struct sockaddr_storage *peer,
+                         const wsh_conn_handler_t *h, void *proto)
+{
+    wsh_conn_t *c = wsh_xcalloc(1, sizeof *c);
+    c->net = net;
+    c->id = atomic_fetch_add(&next_conn_id, 1);
+    c->h = h;
+    c->proto = proto;
+    if (peer)
+        c->peer = *peer;
+    wsh_list_init(&c->pending_link);
+    wsh_list_insert_tail(&net->conns, &c->link);
+    net->conn_cnt++;
+    net->conns_total++;
+    wsh_timer_init(&c->timer, NULL, c);
+    wsh_io_init(&c->io, fd, on_io, c);
+    if (wsh_io_start(net->loop, &c->io, WSH_IO_READ) < 0) {
+        wsh_log_error(c->id, "cannot watch fd %d", fd);
+        wsh_conn_close(c);
+    }
+    return c;
+}
+
+void wsh_conn_set_handler(wsh_conn_t *c, const wsh_conn_handler_t *h, void *proto)
+{
+    c->h = h;
+    c->proto = proto;
+}
+
+void wsh_net_shutdown(wsh_net_t *net)
+{
+    wsh_list_t *pos, *tmp;
+    WSH_LIST_FOREACH_SAFE(pos, tmp, &net->conns) {
+        wsh_conn_t *c = WSH_CONTAINER_OF(pos, wsh_conn_t, link);
+        if (!wsh_conn_is_open(c))
+            continue;
+        if (c->h->on_shutdown)
+            c->h->on_shutdown(c);
+        else
+            wsh_conn_close(c);
+    }
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+static void mark_pending(wsh_conn_t *c)
+{
+    if (!c->is_write_armed && !wsh_list_is_linked(&c->pending_link))
+        wsh_list_insert_tail(&c->net->pending, &c->pending_link);
+}
+
+static void enqueue(wsh_conn_t *c, wsh_msg_t *m)
+{
+    if (c->out_cnt == c->out_cap) {
+        uint32_t cap = c->out_cap ? c->out_cap * 2 : 4;
+        struct wsh_conn_out *ring = wsh_xmalloc(cap * sizeof *ring);
+        /* Unroll the ring into the new array so head is at 0. */
+        for (uint32_t i = 0; i < c->out_cnt; i++)
+            ring[i] = c->out[(c->out_head + i) % c->out_cap];
+        free(c->out);
+        c->out = ring;
+        c->out_cap = cap;
+        c->out_head = 0;
+    }
+    c->out[(c->out_head + c->out_cnt) % c->out_cap].msg = wsh_msg_ref(m);
+    c->out_cnt++;
+    c->out_bytes += m->len;
+    mark_pending(c);
+}
+
+int wsh_conn_send(wsh_conn_t *c, wsh_msg_t *m)
+{
+    if (c->is_closed || c->is_closing)
+        return 0;
+    if (c->out_bytes + m->len > c->net->lim.max_queue)
+        return WSH_ESLOW;
+    enqueue(c, m);
+    return 0;
+}
+
+void wsh_conn_send_force(wsh_conn_t *c, wsh_msg_t *m)
+{
+    if (c->is_closed || c->is_shut_wr)
+        return;
+    enqueue(c, m);
+}
+
+int wsh_conn_send_copy(wsh_conn_t *c, const void *data, size_t len)
+{
+    wsh_msg_t *m = wsh_msg_new_copy(data, len);
+    int rc = wsh_conn_send(c, m);
+    wsh_msg_unref(m);
+    return rc;
+}
+
+static void drop_queue_from(wsh_conn_t *c, uint32_t keep)
+{
+    while (c->out_cnt > keep) {
+        uint32_t idx = (c->out_head + c->out_cnt - 1) % c->out_cap;
+        wsh_msg_t *m = c->out[idx].msg;
+        c->out_bytes -= m->len - (c->out_cnt == 1 ? c->out_off : 0);
+        wsh_msg_unref(m);
+        c->out_cnt--;
+    }
+    if (c->out_cnt == 0) {
+        c->out_off = 0;
+        c->out_bytes = 0;
+    }
+}
+
+void wsh_conn_discard_queue(wsh_conn_t *c)
+{
+    /* Keep a frame that is half on the wire: cutting it would corrupt the stream. */
+    drop_queue_from(c, c->out_off ? 1 : 0);
+}
+
+static void set_events(wsh_conn_t *c, bool want_write)
+{
+    if (c->is_write_armed == want_write)
+        return;
+    c->is_write_armed = want_write;
+    wsh_io_modify(c->net->loop, &c->io, WSH_IO_READ | (want_write ? WSH_IO_WRITE : 0));
+}
+
+static void finish_flush(wsh_conn_t *c);
+
+/* Writes queued frames, at most write_per_iter bytes. Returns true if output
+ * remains that could be written now (the cap was hit). */
+static bool flush(wsh_conn_t *c)
+{
+    size_t budget = c->net->lim.write_per_iter;
+    while (c->out_cnt && budget) {
+        struct iovec iov[IOV_BATCH];
+        int n = 0;
+        size_t want = 0;
+        for (uint32_t i = 0; i < c->out_cnt && n < IOV_BATCH && want < budget; i++) {
+            wsh_msg_t *m = c->out[(c->out_head + i) % c->out_cap].msg;
+            size_t off = i == 0 ? c->out_off : 0;
+            iov[n].iov_base = m->data + off;
+            iov[n].iov_len = m->len - off;
+            want += iov[n].iov_len;
+            n++;
+        }
+        ssize_t w = writev(c->io.fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                set_events(c, true);
+                return false;
+            }
+            /* EPIPE, ECONNRESET: the peer is gone; nothing more can be delivered. */
+            wsh_log_debug(c->id, "write failed: %s", strerror(errno));
+            wsh_conn_close(c);
+            return false;
+        }
+        c->net->bytes_out += (uint64_t)w;
+        c->out_bytes -= (size_t)w;
+        budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
+        size_t left = (size_t)w;
+        while (left) {
+            wsh_msg_t *m = c->out[c->out_head].msg;
+            size_t rest = m->len - c->out_off;
+            if (left < rest) {
+                c->out_off += (uint32_t)left;
+                break;
+            }
+            left -= rest;
+            wsh_msg_unref(m);
+            c->out_head = (c->out_head + 1) % c->out_cap;
+            c->out_cnt--;
+            c->out_off = 0;
+        }
+        if ((size_t)w < want) {
+            /* A short write means the socket buffer is full. */
+            set_events(c, true);
+            return false;
+        }
+    }
+    if (c->out_cnt == 0) {
+        set_events(c, false);
+        /* An idle connection keeps no ring; it is re-made on the next send. */
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = c->out_head = 0;
+        if (c->is_closing)
+            finish_flush(c);
+        return false;
+    }
+    return true;
+}
+
+static bool flush_pending(wsh_loop_t *loop, void *data)
+{
+    (void)loop;
+    wsh_net_t *net = data;
+    /* Take the whole list first: a connection that still has output after its
+     * budget goes back on net->pending for the next iteration, not this one. */
+    wsh_list_t batch;
+    wsh_list_init(&batch);
+    if (!wsh_list_is_empty(&net->pending)) {
+        batch.next = net->pending.next;
+        batch.prev = net->pending.prev;
+        batch.next->prev = &batch;
+        batch.prev->next = &batch;
+        wsh_list_init(&net->pending);
+    }
+    while (!wsh_list_is_empty(&batch)) {
+        wsh_conn_t *c = WSH_CONTAINER_OF(batch.next, wsh_conn_t, pending_link);
+        wsh_list_remove(&c->pending_link);
+        if (flush(c) && !c->is_closed)
+            mark_pending(c);
+    }
+    return !wsh_list_is_empty(&net->pending);
+}
+
+/* ---- input ----------------------------------------------------------- */
+
+/* Presents data to the handler while it makes progress; returns the number
+ * of bytes left unconsumed (0 when the connection closed). */
+static size_t dispatch(wsh_conn_t *c, uint8_t *data, size_t len)
+{
+    while (len && !c->is_closed && !c->is_closing) {
+        const wsh_conn_handler_t *h = c->h;
+        size_t used = h->on_data(c, data, len);
+        if (c->is_closed || c->is_closing)
+            return 0;
+        if (used > len)
+            used = len;
+        data += used;
+        len -= used;
+        if (used == 0 && h == c->h)
+            break;
+    }
+    return (c->is_closed || c->is_closing) ? 0 : len;
+}
+
+static void on_eof(wsh_conn_t *c)
+{
+    if (c->h->on_eof)
+        c->h->on_eof(c);
+    else
+        wsh_conn_close(c);
+}
+
+static void linger_read(wsh_conn_t *c)
+{
+    size_t cap;
+    uint8_t *buf = wsh_loop_read_buf(c->net->loop, &cap);
+    ssize_t n;
+    do {
+        n = read(c->io.fd, buf, cap);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+        wsh_conn_close(c);
+}
+
+static void do_read(wsh_conn_t *c)
+{
+    if (c->is_closing) {
+        linger_read(c);
+        return;
+    }
+    uint8_t *buf;
+    size_t cap;
+    bool into_tail = c->tail.len > 0;
+    if (into_tail) {
+        if (wsh_buf_reserve(&c->tail, TAIL_READ) < 0) {
+            wsh_conn_close(c);
+            return;
+        }
+        buf = c->tail.data + c->tail.len;
+        cap = TAIL_READ;
+    } else {
+        buf = wsh_loop_read_buf(c->net->loop, &cap);
+    }
+    ssize_t n;
+    do {
+        n = read(c->io.fd, buf, cap);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        wsh_log_debug(c->id, "read failed: %s", strerror(errno));
+        on_eof(c);
+        return;
+    }
+    if (n == 0) {
+        on_eof(c);
+        return;
+    }
+    c->net->bytes_in += (uint64_t)n;
+    if (into_tail) {
+        c->tail.len += (size_t)n;
+        size_t left = dispatch(c, c->tail.data, c->tail.len);
+        if (c->is_closed || c->is_closing) {
+            wsh_buf_dispose(&c->tail);
+            return;
+        }
+        wsh_buf_consume(&c->tail, c->tail.len - left);
+        if (c->tail.len == 0)
+            wsh_buf_dispose(&c->tail);
+    } else {
+        size_t left = dispatch(c, buf, (size_t)n);
+        if (left && wsh_buf_append(&c->tail, buf + (size_t)n - left, left) < 0) {
+            wsh_conn_close(c);
+            return;
+        }
+    }
+    if (c->tail.len > MAX_TAIL) {
+        wsh_log_warn(c->id, "unconsumed input over %u bytes, closing", MAX_TAIL);
+        wsh_conn_close(c);
+    }
+}
+
+static void on_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
+{
+    (void)loop;
+    wsh_conn_t *c = io->data;
+    if (c->is_closed)
+        return;
+    if (events & WSH_IO_WRITE) {
+        if (flush(c) && !c->is_closed)
+            mark_pending(c);
+        if (c->is_closed)
+            return;
+    }
+    if (events & (WSH_IO_READ | WSH_IO_ERROR))
+        do_read(c);
+}
+
+/* ---- close ----------------------------------------------------------- */
+
+static void free_conn(wsh_defer_t *d)
+{
+    wsh_conn_t *c = d->data;
+    if (c->h && c->h->on_free)
+        c->h->on_free(c);
+    wsh_buf_dispose(&c->tail);
+    free(c->out);
+    free(c);
+}
+
+void wsh_conn_close(wsh_conn_t *c)
+{
+    if (c->is_closed)
+        return;
+    c->is_closed = true;
+    wsh_io_stop(c->net->loop, &c->io);
+    close(c->io.fd);
+    wsh_loop_timer_stop(c->net->loop, &c->timer);
+    wsh_list_remove(&c->pending_link);
+    wsh_list_remove(&c->link);
+    c->net->conn_cnt--;
+    drop_queue_from(c, 0);
+    wsh_loop_defer(c->net->loop, &c->defer, free_conn, c);
+}
+
+static void on_linger_timeout(wsh_timer_t *t)
+{
+    wsh_conn_close(t->data);
+}
+
+/* The last frame is out: half-close so the peer sees EOF, then drain its
+ * bytes until it closes too or the linger timer fires. */
+static void finish_flush(wsh_conn_t *c)
+{
+    if (c->is_shut_wr)
+        return;
+    c->is_shut_wr = true;
+    shutdown(c->io.fd, SHUT_WR);
+}
+
+void wsh_conn_close_after_flush(wsh_conn_t *c)
+{
+    if (c->is_closed || c->is_closing)
+        return;
+    c->is_closing = true;
+    wsh_buf_dispose(&c->tail);
+    /* One deadline covers both the flush and the drain: a peer that stops
+     * reading cannot hold the connection open. */
+    wsh_conn_timer_start(c, c->net->lim.linger_ms, on_linger_timeout);
+    if (c->out_cnt == 0)
+        finish_flush(c);
+    else
+        mark_pending(c);
+}
+
+void wsh_conn_timer_start(wsh_conn_t *c, uint64_t ms, wsh_timer_cb cb)
+{
+    c->timer.cb = cb;
+    c->timer.data = c;
+    wsh_loop_timer_start(c->net->loop, &c->timer, ms);
+}
+
+void wsh_conn_timer_stop(wsh_conn_t *c)
+{
+    wsh_loop_timer_stop(c->net->loop, &c->timer);
+}

@@ -1,0 +1,134 @@
+/* A TCP connection on a loop: reads into the loop's shared buffer and hands
+ * bytes to the current protocol handler; queues refcounted frames and flushes
+ * them with writev before the loop sleeps; enforces the out-queue cap; closes
+ * asynchronously. It knows nothing of HTTP or WebSocket. */
+#ifndef WSH_NET_CONN_H
+#define WSH_NET_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "core/list.h"
+#include "core/msg.h"
+#include "loop/loop.h"
+
+typedef struct wsh_conn wsh_conn_t;
+typedef struct wsh_net wsh_net_t;
+
+/* The protocol on top of a connection (HTTP, then WebSocket after the upgrade).
+ * Callbacks run on the loop thread, never inside the call that caused them. */
+typedef struct wsh_conn_handler {
+    /* Bytes arrived; data is writable and valid only during the call. Returns
+     * how many were consumed. The connection presents the rest again at once
+     * (the handler may have switched in the meantime, e.g. after an upgrade)
+     * while progress is made, and keeps what is left as the tail for the next
+     * read. A handler that closes the connection returns any value. */
+    size_t (*on_data)(wsh_conn_t *c, uint8_t *data, size_t len);
+    /* The peer finished sending (EOF) or the socket failed. NULL: close. */
+    void (*on_eof)(wsh_conn_t *c);
+    /* The server is draining: finish gracefully (WebSocket: close 1001 and
+     * wait for the peer's close; HTTP: close when idle). NULL: close now. */
+    void (*on_shutdown)(wsh_conn_t *c);
+    /* The connection is being freed (after wsh_conn_close, in a later loop
+     * phase): release the handler's state. */
+    void (*on_free)(wsh_conn_t *c);
+} wsh_conn_handler_t;
+
+/* Limits shared by every connection of one wsh_net_t. */
+typedef struct wsh_net_limits {
+    size_t max_queue;          /* unsent bytes per connection before WSH_ESLOW */
+    size_t write_per_iter;     /* bytes written to one connection per loop iteration */
+    uint64_t linger_ms;        /* how long a closing connection drains the peer's bytes */
+} wsh_net_limits_t;
+
+/* Per-loop network context: created by the server for each loop; owns the list
+ * of live connections and the pending-flush list, and registers the
+ * before-sleep flush hook. `data` is the server's (handlers reach it via
+ * wsh_conn_net(c)->data). Freed with wsh_net_free once no connection is live. */
+struct wsh_net {
+    wsh_loop_t *loop;
+    wsh_net_limits_t lim;
+    wsh_list_t conns;          /* every open connection */
+    wsh_list_t pending;        /* connections with queued output to flush */
+    size_t conn_cnt;
+    void *data;
+    /* Counters for metrics; only this loop writes them. */
+    uint64_t bytes_in, bytes_out, conns_total;
+};
+
+/* A connection. Created by wsh_conn_new, freed by the loop after wsh_conn_close
+ * (deferred, so it is never freed while on the stack). */
+struct wsh_conn {
+    wsh_io_t io;
+    wsh_net_t *net;
+    uint64_t id;                 /* unique per process, for logs */
+    const wsh_conn_handler_t *h;
+    void *proto;                 /* the handler's state */
+    wsh_timer_t timer;           /* one timer for the handler's deadlines */
+    wsh_list_t link;             /* in net->conns */
+    wsh_list_t pending_link;     /* in net->pending while output waits */
+    struct wsh_conn_out *out;    /* ring of queued frames; NULL when idle */
+    uint32_t out_head, out_cnt, out_cap;
+    uint32_t out_off;            /* bytes of the head frame already written */
+    size_t out_bytes;            /* unsent bytes in the queue */
+    wsh_buf_t tail;              /* unconsumed input, kept between reads */
+    wsh_defer_t defer;
+    struct sockaddr_storage peer;
+    bool is_closed;              /* wsh_conn_close ran; waiting to be freed */
+    bool is_closing;             /* flushing then lingering before close */
+    bool is_write_armed;         /* EPOLLOUT armed after a partial write */
+    bool is_shut_wr;
+};
+
+struct wsh_conn_out {
+    wsh_msg_t *msg;
+};
+
+wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data);
+/* Frees the context; every connection must already be closed and freed
+ * (run the loop once after closing them). */
+void wsh_net_free(wsh_net_t *net);
+
+/* Takes ownership of fd and starts reading with handler h (proto is its state).
+ * Aborts on OOM (our allocation). */
+wsh_conn_t *wsh_conn_new(wsh_net_t *net, int fd, const struct sockaddr_storage *peer,
+                         const wsh_conn_handler_t *h, void *proto);
+
+/* Replaces the protocol handler (the old one's on_free is NOT called: the
+ * caller has already released or handed over its state). */
+void wsh_conn_set_handler(wsh_conn_t *c, const wsh_conn_handler_t *h, void *proto);
+
+/* Queues a reference to m (the caller keeps its own). Returns 0, or WSH_ESLOW
+ * without queueing when it would take the unsent bytes past max_queue: the
+ * caller decides how to close. Nothing is written before the loop sleeps. */
+int wsh_conn_send(wsh_conn_t *c, wsh_msg_t *m);
+/* Queues m regardless of the cap (close frames, final error responses). */
+void wsh_conn_send_force(wsh_conn_t *c, wsh_msg_t *m);
+/* Copies data into a new msg and queues it (cap applies); 0 or WSH_ESLOW. */
+int wsh_conn_send_copy(wsh_conn_t *c, const void *data, size_t len);
+/* Drops every queued frame not yet started, so a close frame can follow a
+ * partially written one without corrupting the stream. */
+void wsh_conn_discard_queue(wsh_conn_t *c);
+
+/* Closes now: stops watching, closes the fd, drops the queue and frees the
+ * connection after this loop iteration (on_free runs then). Idempotent. */
+void wsh_conn_close(wsh_conn_t *c);
+/* Graceful close: stops delivering input, flushes what is queued, shuts down
+ * the write side, discards the peer's bytes until EOF or linger_ms, then
+ * closes. Lets the peer read our last frame before any RST. */
+void wsh_conn_close_after_flush(wsh_conn_t *c);
+
+/* Asks every open connection of net to finish (handler's on_shutdown). */
+void wsh_net_shutdown(wsh_net_t *net);
+
+/* Arms the connection's timer to call cb after ms (re-arms if armed). */
+void wsh_conn_timer_start(wsh_conn_t *c, uint64_t ms, wsh_timer_cb cb);
+void wsh_conn_timer_stop(wsh_conn_t *c);
+
+static inline wsh_loop_t *wsh_conn_loop(const wsh_conn_t *c) { return c->net->loop; }
+static inline bool wsh_conn_is_open(const wsh_conn_t *c) { return !c->is_closed && !c->is_closing; }
+
+#endif

@@ -1,0 +1,68 @@
+/* A WebSocket connection on a net connection: feeds bytes to the session,
+ * sends pongs and closes, runs the heartbeat and the closing handshake, and
+ * hands whole messages to the application (hub client or echo). Not the
+ * opening handshake (http/upgrade.c) and not JSON. */
+#ifndef WSH_WS_WSCONN_H
+#define WSH_WS_WSCONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/msg.h"
+#include "net/conn.h"
+#include "ws/session.h"
+
+typedef struct wsh_ws wsh_ws_t;
+
+/* The application on top; callbacks run on the loop thread. */
+typedef struct wsh_ws_app {
+    /* A complete message (text is valid UTF-8); data lives during the call.
+     * Return 0, or a negative WSH_E* to close with that error's code. */
+    int (*on_message)(wsh_ws_t *ws, uint8_t opcode, uint8_t *data, size_t len);
+    /* The connection is gone and ws is freed right after: release the app's
+     * state. Runs after the loop iteration that closed it, never inside a send. */
+    void (*on_close)(wsh_ws_t *ws);
+} wsh_ws_app_t;
+
+/* Shared, read-only options (from the config). */
+typedef struct wsh_ws_opts {
+    wsh_session_limits_t lim;
+    uint64_t heartbeat_ms;     /* ping interval; silent for 2 intervals → close; 0 = off */
+    uint64_t close_timeout_ms; /* wait for the peer's close frame after ours */
+} wsh_ws_opts_t;
+
+/* Owned by the net connection (its proto state); freed with it. */
+struct wsh_ws {
+    wsh_session_t session;
+    wsh_conn_t *conn;
+    const wsh_ws_opts_t *opts;
+    const wsh_ws_app_t *app;
+    void *app_data;
+    uint64_t last_recv_ms;
+    bool is_close_sent;
+};
+
+/* Takes over c (already answered with 101) as a WebSocket. Returns the new
+ * state; app->on_close will run exactly once when the connection ends. */
+wsh_ws_t *wsh_ws_start(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_app_t *app, void *app_data);
+
+/* Queues a complete frame (a reference is taken). When the out-queue is over
+ * its cap the connection is closed with 4008 and WSH_ESLOW returned. Frames
+ * after our close frame are dropped (0). */
+int wsh_ws_send(wsh_ws_t *ws, wsh_msg_t *frame);
+/* Builds a text frame from data and queues it. */
+int wsh_ws_send_text(wsh_ws_t *ws, const void *data, size_t len);
+
+/* Starts the closing handshake (RFC 6455 §7.1.2): sends close with code and
+ * reason, drops later data, waits close_timeout_ms for the peer's close, then
+ * closes TCP. */
+void wsh_ws_close(wsh_ws_t *ws, uint16_t code, const char *reason);
+
+/* Fails the connection (RFC 6455 §7.1.7) for err: logs once, sends the close
+ * code of err (WSH_ESLOW first discards unsent frames), and closes TCP after
+ * flushing. */
+void wsh_ws_fail(wsh_ws_t *ws, int err, const char *reason);
+
+static inline uint64_t wsh_ws_id(const wsh_ws_t *ws) { return ws->conn->id; }
+
+#endif
