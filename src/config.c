@@ -34,6 +34,7 @@ static const option_t options[] = {
     {"max-head", OPT_SIZE, OFF(max_head), "BYTES", "largest HTTP request head, then 431 (default 16KiB)"},
     {"max-headers", OPT_COUNT, OFF(max_headers), "N", "most HTTP request headers, then 431 (default 64)"},
     {"max-fragments", OPT_COUNT, OFF(max_fragments), "N", "most frames per message, then close 1008; 0 = no cap (default 65536)"},
+    {"max-subscriptions", OPT_COUNT, OFF(max_subscriptions), "N", "channels one connection may subscribe to (default 1024)"},
     {"heartbeat", OPT_DURATION, OFF(heartbeat_ms), "DURATION", "ping interval; silent for two closes (default 25s; 0 = off)"},
     {"request-timeout", OPT_DURATION, OFF(request_timeout_ms), "DURATION", "time to send an HTTP request, then 408 (default 10s)"},
     {"drain-timeout", OPT_DURATION, OFF(drain_timeout_ms), "DURATION", "shutdown wait for clients' close frames (default 5s)"},
@@ -59,6 +60,7 @@ static void set_defaults(wsh_config_t *cfg)
     cfg->max_head = 16u << 10;
     cfg->max_headers = 64;
     cfg->max_fragments = 65536;
+    cfg->max_subscriptions = 1024;
     cfg->heartbeat_ms = 25000;
     cfg->request_timeout_ms = 10000;
     cfg->drain_timeout_ms = 5000;
@@ -423,6 +425,10 @@ int wsh_config_load(wsh_config_t *cfg, int argc, char **argv, char **envp)
     }
     if (cfg->request_timeout_ms == 0) {
         bad_value("request-timeout", "must be above 0", "0");
+        return -1;
+    }
+    if (cfg->max_subscriptions == 0 || cfg->max_subscriptions > 1000000) {
+        bad_value("max-subscriptions", "must be 1..1000000", "out of range");
         return -1;
     }
     if (cfg->max_fragments > UINT32_MAX) {

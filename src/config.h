@@ -26,6 +26,7 @@ typedef struct wsh_config {
     uint64_t max_head;         /* HTTP request line + headers bytes */
     uint64_t max_headers;      /* HTTP header count */
     uint64_t max_fragments;    /* frames per WebSocket message; 0 = no cap */
+    uint64_t max_subscriptions; /* channels one connection may subscribe to */
     uint64_t heartbeat_ms;     /* server ping interval; 0 = off */
     uint64_t request_timeout_ms;
     uint64_t drain_timeout_ms;

@@ -13,14 +13,18 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "http/api.h"
 #include "http/httpconn.h"
 #include "http/response.h"
 #include "http/upgrade.h"
 #include "hub/client.h"
+#include "hub/proto.h"
 #include "hub/hub.h"
 #include "loop/loop.h"
 #include "net/conn.h"
 #include "net/sock.h"
+#include "obs/metrics.h"
+#include "store/history.h"
 #include "ws/echo.h"
 #include "ws/wsconn.h"
 
@@ -38,6 +42,7 @@ typedef struct server {
     wsh_loop_t *loop;
     wsh_net_t *net;
     wsh_hub_t *hub;
+    wsh_history_t *history;
     wsh_router_t router;
     wsh_httpconn_opts_t http_opts;
     wsh_ws_opts_t ws_opts;
@@ -60,6 +65,7 @@ static void route_health(wsh_http_x_t *x)
                      "{\"status\":\"%s\",\"version\":\"" WSH_VERSION "\",\"uptime_s\":%llu,\"connections\":%zu}",
                      srv->is_draining ? "draining" : "ok",
                      (unsigned long long)((wsh_clock_mono_ms() - srv->started_ms) / 1000), srv->net->conn_cnt);
+    /* Readiness: 503 while draining, so a load balancer stops sending. */
     wsh_http_respond(x->conn, srv->is_draining ? 503 : 200, "application/json", "Cache-Control: no-store\r\n",
                      body, (size_t)n, x->keep_alive, x->is_head);
 }
@@ -89,7 +95,30 @@ static void route_ws(wsh_http_x_t *x)
     if (!accept_upgrade(x))
         return;
     const wsh_http_header_t *h = wsh_http_req_header(x->req, "X-Client-Id");
-    wsh_client_attach(srv->hub, x->conn, &srv->ws_opts, h ? h->value.ptr : NULL, h ? h->value.len : 0);
+    wsh_client_t *cl = wsh_client_attach(srv->hub, x->conn, &srv->ws_opts, h ? h->value.ptr : NULL,
+                                         h ? h->value.len : 0);
+    /* ?channels=a,b subscribes on connect; the list is bounded by the
+     * request head cap, so a buffer of that size always fits it. */
+    char *list = wsh_xmalloc(srv->cfg->max_head + 1);
+    long n = wsh_http_req_query(x->req, "channels", list, srv->cfg->max_head + 1);
+    if (n > 0)
+        wsh_client_subscribe_list(cl, list, (size_t)n);
+    else if (n == -2)
+        wsh_proto_send_error(cl, "bad_request", "malformed channels= query", NULL, 0);
+    free(list);
+}
+
+static void route_metrics(wsh_http_x_t *x)
+{
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    if (wsh_metrics_render(&b) < 0) {
+        wsh_http_respond_error(x->conn, 500, "internal_error", "out of memory", NULL, x->keep_alive);
+    } else {
+        wsh_http_respond(x->conn, 200, "text/plain; version=0.0.4; charset=utf-8", "Cache-Control: no-store\r\n",
+                         b.data, b.len, x->keep_alive, x->is_head);
+    }
+    wsh_buf_dispose(&b);
 }
 
 static void route_echo(wsh_http_x_t *x)
@@ -212,7 +241,9 @@ static int prepare_data_dir(const char *dir)
 static void setup_routes(server_t *srv)
 {
     wsh_router_add(&srv->router, "/health", false, WSH_M_GET, route_health, srv);
+    wsh_router_add(&srv->router, "/metrics", false, WSH_M_GET, route_metrics, srv);
     wsh_router_add(&srv->router, "/ws", false, WSH_M_GET, route_ws, srv);
+    wsh_api_register(&srv->router, srv->hub);
     if (srv->cfg->echo)
         wsh_router_add(&srv->router, "/echo", false, WSH_M_GET, route_echo, srv);
 }
@@ -230,6 +261,7 @@ static void setup_options(server_t *srv)
     srv->ws_opts.heartbeat_ms = cfg->heartbeat_ms;
     srv->ws_opts.close_timeout_ms = cfg->close_timeout_ms;
     srv->hub_opts.heartbeat_s = (uint32_t)((cfg->heartbeat_ms + 999) / 1000);
+    srv->hub_opts.max_subscriptions = (uint32_t)cfg->max_subscriptions;
 }
 
 int wsh_server_run(const wsh_config_t *cfg)
@@ -242,8 +274,8 @@ int wsh_server_run(const wsh_config_t *cfg)
         return 2;
     /* A peer that resets while we write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    wsh_metrics_register();
     setup_options(&srv);
-    setup_routes(&srv);
     srv.loop = wsh_loop_new();
     wsh_net_limits_t lim = {
         .max_queue = cfg->max_queue,
@@ -251,7 +283,9 @@ int wsh_server_run(const wsh_config_t *cfg)
         .linger_ms = 2000,
     };
     srv.net = wsh_net_new(srv.loop, &lim, &srv);
-    srv.hub = wsh_hub_new(srv.loop, &srv.hub_opts);
+    srv.history = wsh_history_new();
+    srv.hub = wsh_hub_new(srv.loop, &srv.hub_opts, srv.history);
+    setup_routes(&srv);
     wsh_loop_signal_start(srv.loop, SIGTERM, on_signal, &srv);
     wsh_loop_signal_start(srv.loop, SIGINT, on_signal, &srv);
     wsh_loop_add_before_sleep(srv.loop, check_drained, &srv);
@@ -273,6 +307,7 @@ int wsh_server_run(const wsh_config_t *cfg)
     wsh_loop_timer_stop(srv.loop, &srv.drain_timer);
     wsh_loop_run_once(srv.loop, 0);
     wsh_hub_free(srv.hub);
+    wsh_history_free(srv.history);
     wsh_net_free(srv.net);
     wsh_loop_free(srv.loop);
     wsh_log_info(0, "stopped");

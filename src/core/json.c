@@ -366,6 +366,8 @@ static size_t decode_escape(const char *s, size_t i, char out[4], size_t *n)
 long wsh_json_str_decode(const char *s, const wsh_json_tok_t *t, char *out, size_t cap)
 {
     size_t o = 0;
+    if (cap == 0)
+        return -1; /* not even the NUL fits */
     for (size_t i = t->start + 1; i < t->end - 1;) {
         char buf[4];
         size_t n = 1;
@@ -391,14 +393,31 @@ bool wsh_json_str_eq(const char *s, const wsh_json_tok_t *t, const char *lit)
     size_t n = strlen(lit);
     if (!t->has_escape)
         return t->end - t->start - 2 == n && memcmp(s + t->start + 1, lit, n) == 0;
-    char buf[256];
-    long got = wsh_json_str_decode(s, t, buf, sizeof buf);
-    return got >= 0 && (size_t)got == n && memcmp(buf, lit, n) == 0;
+    /* Decode one escape at a time and compare as we go, so any length works
+     * without a buffer. */
+    size_t o = 0;
+    for (size_t i = t->start + 1; i < t->end - 1;) {
+        char buf[4];
+        size_t k = 1;
+        if (s[i] == '\\') {
+            i += 1 + decode_escape(s, i + 1, buf, &k);
+        } else {
+            buf[0] = s[i++];
+        }
+        if (k > n - o || memcmp(lit + o, buf, k) != 0)
+            return false;
+        o += k;
+    }
+    return o == n;
 }
 
 int wsh_json_obj_get(const char *s, const wsh_json_tok_t *toks, int obj, const char *key)
 {
     if (toks[obj].type != WSH_JSON_OBJECT)
+        return -1;
+    /* Members beyond record_depth have no tokens: `next` then points right
+     * after the object, and the slots there belong to something else. */
+    if (toks[obj].size && toks[obj].next == (uint32_t)obj + 1)
         return -1;
     uint32_t i = (uint32_t)obj + 1;
     for (uint32_t m = 0; m < toks[obj].size; m++) {

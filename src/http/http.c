@@ -8,8 +8,10 @@
 
 #include "core/err.h"
 
-/* hstate: which span the last llhttp data callback belonged to. */
-enum { HS_NONE, HS_URL, HS_FIELD, HS_VALUE };
+/* hstate: which span the last llhttp data callback belonged to. HS_OVER is a
+ * header name beyond max_headers: not stored, and refused once the name is
+ * complete (see on_header_field). */
+enum { HS_NONE, HS_URL, HS_FIELD, HS_VALUE, HS_OVER };
 
 /* The head buffer is kept across keep-alive requests up to this capacity, so
  * pipelined requests do not reallocate; a larger one is freed after use. */
@@ -63,7 +65,7 @@ static int on_url(llhttp_t *h, const char *at, size_t len)
 {
     wsh_http_parser_t *p = parser_of(h);
     /* RFC 9112 §3.2: the request-target is visible ASCII; llhttp's loose mode
-     * lets DEL and bytes >= 0x80 through, which have no place in a URI. */
+     * lets HTAB and bytes >= 0x80 through, which have no place in a URI. */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)at[i];
         if (c <= 0x20 || c >= 0x7f)
@@ -85,14 +87,19 @@ static int on_url_complete(llhttp_t *h)
 static int on_header_field(llhttp_t *h, const char *at, size_t len)
 {
     wsh_http_parser_t *p = parser_of(h);
-    if (p->is_head_done) {
-        /* Trailer fields (RFC 9112 §7.1.2) are not kept, only counted. */
-        p->extra_len += len;
-        return p->extra_len > p->lim.max_head ? fail_cb(p, WSH_EHEADTOOBIG) : 0;
-    }
+    /* Trailer fields (RFC 9112 §7.1.2) are not kept; their bytes count
+     * toward the raw body cap in wsh_http_parser_feed. */
+    if (p->is_head_done || p->hstate == HS_OVER)
+        return 0;
     if (p->hstate != HS_FIELD) {
-        if (p->req.header_cnt >= p->lim.max_headers)
-            return fail_cb(p, WSH_EHEADTOOBIG);
+        /* One header too many is refused when its name is complete, not
+         * here: llhttp calls this for a partial name at the end of each feed
+         * but not before its own error on a bad name byte, so failing here
+         * would make the status depend on how the input was split. */
+        if (p->req.header_cnt >= p->lim.max_headers) {
+            p->hstate = HS_OVER;
+            return 0;
+        }
         wsh_http_header_t *hd = &p->req.headers[p->req.header_cnt++];
         memset(hd, 0, sizeof *hd);
         p->hstate = HS_FIELD;
@@ -109,6 +116,8 @@ static int on_header_field_complete(llhttp_t *h)
     wsh_http_parser_t *p = parser_of(h);
     if (p->is_head_done)
         return 0;
+    if (p->hstate == HS_OVER)
+        return fail_cb(p, WSH_EHEADTOOBIG);
     /* An empty name may reach here without any on_header_field call. */
     if (p->hstate != HS_FIELD)
         return fail_cb(p, WSH_EBADREQ);
@@ -127,14 +136,13 @@ static int on_header_field_complete(llhttp_t *h)
 static int on_header_value(llhttp_t *h, const char *at, size_t len)
 {
     wsh_http_parser_t *p = parser_of(h);
-    if (p->is_head_done) {
-        p->extra_len += len;
-        return p->extra_len > p->lim.max_head ? fail_cb(p, WSH_EHEADTOOBIG) : 0;
-    }
+    if (p->is_head_done)
+        return 0;
     if (p->req.header_cnt == 0)
         return fail_cb(p, WSH_EBADREQ);
-    /* RFC 9110 §5.5: field-value is VCHAR, obs-text, SP and HTAB; llhttp's
-     * loose mode lets DEL through. */
+    /* RFC 9110 §5.5: field-value is VCHAR, obs-text, SP and HTAB. llhttp
+     * checks this as well; it is repeated here so that values are safe to
+     * reflect whatever llhttp's build mode or version. */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)at[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f)
@@ -195,7 +203,9 @@ static int on_headers_complete(llhttp_t *h)
         if (h->content_length > 0 && wsh_buf_reserve(&p->req.body, (size_t)h->content_length))
             return fail_cb(p, WSH_ENOMEM);
     }
-    return 0;
+    /* Pause at the exact end of the head, so that wsh_http_parser_feed can
+     * count head and body bytes exactly whatever the split of the input. */
+    return HPE_PAUSED;
 }
 
 static int on_body(llhttp_t *h, const char *at, size_t len)
@@ -206,16 +216,6 @@ static int on_body(llhttp_t *h, const char *at, size_t len)
     if (wsh_buf_append(&p->req.body, at, len))
         return fail_cb(p, WSH_ENOMEM);
     return 0;
-}
-
-static int on_chunk_extension(llhttp_t *h, const char *at, size_t len)
-{
-    wsh_http_parser_t *p = parser_of(h);
-    (void)at;
-    /* Chunk extensions (RFC 9112 §7.1.1) are ignored but bounded, so a chunk
-     * header cannot stream forever. */
-    p->extra_len += len;
-    return p->extra_len > p->lim.max_head ? fail_cb(p, WSH_ETOOBIG) : 0;
 }
 
 static int on_message_complete(llhttp_t *h)
@@ -238,8 +238,6 @@ static const llhttp_settings_t settings = {
     .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
-    .on_chunk_extension_name = on_chunk_extension,
-    .on_chunk_extension_value = on_chunk_extension,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -347,31 +345,48 @@ long wsh_http_parser_feed(wsh_http_parser_t *p, const uint8_t *data, size_t len,
     if (p->is_closed)
         return (long)len;
 
+    /* The transmitted body (chunk framing, extensions and trailers
+     * included) may exceed the decoded one by at most max_head bytes. */
+    size_t body_cap = p->lim.max_body + p->lim.max_head;
+    if (body_cap < p->lim.max_body)
+        body_cap = SIZE_MAX;
+
     size_t done = 0;
-    while (done < len) {
-        size_t n = len - done;
-        /* Hand llhttp at most what is left of the head budget, so the cap is
-         * enforced on raw bytes (whitespace and CRLFs included) and nothing is
-         * ever buffered past it, whatever the split of the input. */
-        if (!p->is_head_done) {
-            size_t room = p->lim.max_head - p->head_seen;
-            if (room == 0) {
-                p->err = WSH_EHEADTOOBIG;
-                return p->err;
-            }
-            if (n > room)
-                n = room;
+    bool is_resumed = false;
+    /* After the pause at the end of the head llhttp must run once more, even
+     * with no bytes left, to reach the end of a request without a body. */
+    while (done < len || is_resumed) {
+        is_resumed = false;
+        /* Hand llhttp at most what is left of the head (or body) budget, so
+         * the caps hold on raw bytes, whitespace and CRLFs included, nothing
+         * is ever buffered past them, and the outcome does not depend on how
+         * the input was split. */
+        size_t *seen = p->is_head_done ? &p->body_seen : &p->head_seen;
+        size_t room = (p->is_head_done ? body_cap : p->lim.max_head) - *seen;
+        if (room == 0 && done < len) {
+            p->err = p->is_head_done ? WSH_ETOOBIG : WSH_EHEADTOOBIG;
+            return p->err;
         }
+        size_t n = len - done;
+        if (n > room)
+            n = room;
         const char *at = (const char *)data + done;
         llhttp_errno_t e = llhttp_execute(&p->llhttp, at, n);
         if (e == HPE_OK) {
-            if (!p->is_head_done)
-                p->head_seen += n;
+            *seen += n;
             done += n;
             continue;
         }
-        if ((e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) && p->is_complete) {
-            done += (size_t)(llhttp_get_error_pos(&p->llhttp) - at);
+        if (e == HPE_PAUSED) {
+            /* Our own pause: at the end of the head or of the request. */
+            size_t used = (size_t)(llhttp_get_error_pos(&p->llhttp) - at);
+            *seen += used;
+            done += used;
+            if (!p->is_complete) {
+                llhttp_resume(&p->llhttp);
+                is_resumed = true;
+                continue;
+            }
             finish_request(p);
             if (req)
                 *req = &p->req;
@@ -406,7 +421,7 @@ void wsh_http_parser_next(wsh_http_parser_t *p)
     p->hstate = HS_NONE;
     p->mark = 0;
     p->head_seen = 0;
-    p->extra_len = 0;
+    p->body_seen = 0;
     /* A fresh llhttp state: after an upgrade request llhttp would otherwise
      * stay paused for the other protocol, and a rejected upgrade continues as
      * HTTP/1.1 (RFC 9110 §7.8). Nothing else carries over between requests. */
@@ -523,4 +538,26 @@ long wsh_http_req_query(const wsh_http_req_t *req, const char *name, char *out, 
         return (long)olen;
     }
     return -1;
+}
+
+long wsh_http_pct_decode(const char *s, size_t n, char *out, size_t out_cap)
+{
+    size_t i = 0, olen = 0;
+    while (i < n) {
+        int c;
+        if (s[i] == '+') {
+            /* RFC 3986: '+' is an ordinary character in a path segment. */
+            c = '+';
+            i++;
+        } else {
+            c = decode_at(s, n, &i);
+        }
+        if (c <= 0 || olen + 1 >= out_cap)
+            return -1;
+        out[olen++] = (char)c;
+    }
+    if (out_cap == 0)
+        return -1;
+    out[olen] = '\0';
+    return (long)olen;
 }

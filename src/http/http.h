@@ -72,7 +72,7 @@ typedef struct wsh_http_parser {
     uint8_t hstate;          /* callback bookkeeping for header spans */
     size_t mark;             /* offset in head where the current span started */
     size_t head_seen;        /* raw bytes of the current head fed to llhttp */
-    size_t extra_len;        /* chunk-extension + trailer bytes of the current request */
+    size_t body_seen;        /* raw bytes of the current body fed to llhttp (framing included) */
     bool is_head_done;       /* headers of the current request are complete */
     bool is_closed;          /* a request without keep-alive was completed: ignore the rest */
 } wsh_http_parser_t;
@@ -89,8 +89,10 @@ void wsh_http_parser_dispose(wsh_http_parser_t *p);
  * caller. *req is set to NULL when no request is ready; feeding again while a
  * request is ready returns 0 and the same *req. Errors are negative and sticky
  * (every later feed returns the same error; the caller answers and closes):
- * WSH_EHEADTOOBIG (431), WSH_ETOOBIG (413), WSH_ENOMEM (413, a peer-sized
- * buffer could not grow), WSH_EBADREQ (400, malformed: every llhttp error, a
+ * WSH_EHEADTOOBIG (431: head or header count over its cap), WSH_ETOOBIG (413:
+ * body over max_body, or the body as transmitted, with chunk framing,
+ * extensions and trailers, over max_body + max_head), WSH_ENOMEM (413, a
+ * peer-sized buffer could not grow), WSH_EBADREQ (400, malformed: every llhttp error, a
  * header name that is not a token, a control byte in a header value or the
  * target, an HTTP version other than 1.0/1.1, an HTTP/1.1 request without
  * Host, more than one Host). WSH_EVERSION is not used here.
@@ -116,5 +118,10 @@ bool wsh_http_header_has_token(const wsh_http_span_t *value, const char *token);
  * (NUL-terminated, at most out_cap-1 bytes). Returns the decoded length, -1 if
  * absent, -2 if malformed or too long. */
 long wsh_http_req_query(const wsh_http_req_t *req, const char *name, char *out, size_t out_cap);
+
+/* Percent-decodes a path segment s[0..n) ('+' stays '+') into out,
+ * NUL-terminated. Returns the decoded length, or -1 for a bad escape, a
+ * decoded NUL, or output that does not fit out_cap-1 bytes. */
+long wsh_http_pct_decode(const char *s, size_t n, char *out, size_t out_cap);
 
 #endif

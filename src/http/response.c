@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "obs/metrics.h"
 #include "http/json_escape.h"
 
 void wsh_http_respond(wsh_conn_t *c, int status, const char *ctype, const char *headers, const void *body,
@@ -28,6 +29,9 @@ void wsh_http_respond(wsh_conn_t *c, int status, const char *ctype, const char *
         wsh_conn_close(c);
         return;
     }
+    WSH_METRIC_INC(http_requests);
+    if (status >= 400)
+        WSH_METRIC_INC(http_errors);
     size_t body_len = is_head ? 0 : len;
     wsh_msg_t *m = wsh_msg_try_new((size_t)n + body_len);
     if (!m) {

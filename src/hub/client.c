@@ -9,7 +9,9 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "hub/channel.h"
 #include "hub/proto.h"
+#include "obs/metrics.h"
 #include "ws/frame.h"
 
 static int on_message(wsh_ws_t *ws, uint8_t opcode, uint8_t *data, size_t len);
@@ -73,9 +75,11 @@ wsh_client_t *wsh_client_attach(wsh_hub_t *hub, wsh_conn_t *c, const wsh_ws_opts
     } else {
         random_id(cl->id);
     }
+    wsh_list_init(&cl->subs);
     cl->ws = wsh_ws_start(c, ws_opts, &client_app, cl);
     hub->clients++;
-    hub->clients_total++;
+    WSH_METRIC_INC(clients_open);
+    WSH_METRIC_INC(clients_total);
     wsh_log_info(c->id, "client connected id=%s", cl->id);
     char welcome[192];
     int n = snprintf(welcome, sizeof welcome,
@@ -83,6 +87,30 @@ wsh_client_t *wsh_client_attach(wsh_hub_t *hub, wsh_conn_t *c, const wsh_ws_opts
                      cl->id, hub->opts->heartbeat_s);
     wsh_client_send_json(cl, welcome, (size_t)n);
     return cl;
+}
+
+void wsh_client_subscribe_list(wsh_client_t *cl, const char *list, size_t len)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && list[i] != ',')
+            continue;
+        const char *name = list + start;
+        size_t n = i - start;
+        start = i + 1;
+        if (n == 0)
+            continue;
+        if (!wsh_channel_name_is_valid(name, n)) {
+            wsh_proto_send_error(cl, "bad_channel", "channel names are 1-255 bytes of A-Z a-z 0-9 _ . : @ / -",
+                                 NULL, 0);
+            continue;
+        }
+        if (wsh_channel_subscribe(cl->hub, cl, name, n) == WSH_EPOLICY) {
+            wsh_proto_send_error(cl, "limit_exceeded", "too many subscriptions", NULL, 0);
+            return;
+        }
+        wsh_proto_send_subscribed(cl, NULL, 0, name, n);
+    }
 }
 
 int wsh_client_send_json(wsh_client_t *cl, const char *json, size_t len)
@@ -103,7 +131,9 @@ static int on_message(wsh_ws_t *ws, uint8_t opcode, uint8_t *data, size_t len)
 static void on_close(wsh_ws_t *ws)
 {
     wsh_client_t *cl = ws->app_data;
+    wsh_channel_unsubscribe_all(cl->hub, cl);
     cl->hub->clients--;
+    WSH_METRIC_DEC(clients_open);
     wsh_log_info(ws->conn->id, "client disconnected id=%s", cl->id);
     free(cl);
 }

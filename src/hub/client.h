@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/list.h"
 #include "hub/hub.h"
 #include "ws/wsconn.h"
 
@@ -16,6 +17,8 @@
 typedef struct wsh_client {
     wsh_hub_t *hub;
     wsh_ws_t *ws;
+    wsh_list_t subs;          /* wsh_sub_t.client_link */
+    uint32_t sub_cnt;
     char id[WSH_CLIENT_ID_MAX + 1];
 } wsh_client_t;
 
@@ -27,6 +30,10 @@ bool wsh_client_id_is_valid(const char *s, size_t len);
  * with ws_opts and sends `welcome`. */
 wsh_client_t *wsh_client_attach(wsh_hub_t *hub, wsh_conn_t *c, const wsh_ws_opts_t *ws_opts, const char *id,
                                 size_t id_len);
+
+/* Subscribes cl to each name of a comma-separated list (the `channels=`
+ * query of the upgrade request), answering `subscribed` or `error` for each. */
+void wsh_client_subscribe_list(wsh_client_t *cl, const char *list, size_t len);
 
 /* Queues a text frame with the given JSON; 0 or WSH_ESLOW (then closed 4008). */
 int wsh_client_send_json(wsh_client_t *cl, const char *json, size_t len);

@@ -1,26 +1,32 @@
-/* The hub of one loop: the state every client of that loop shares (options
- * now; channels and subscriptions as the hub grows). Not sockets. */
+/* The hub of one loop: the channel registry, the subscriptions and the
+ * options every client of that loop shares. Not sockets. */
 #ifndef WSH_HUB_HUB_H
 #define WSH_HUB_HUB_H
 
 #include <stdint.h>
 
+#include "core/hmap.h"
 #include "loop/loop.h"
+#include "store/history.h"
 
 /* Read-only options shared by every hub (from the config). */
 typedef struct wsh_hub_opts {
-    uint32_t heartbeat_s; /* announced in welcome */
+    uint32_t heartbeat_s;       /* announced in welcome */
+    uint32_t max_subscriptions; /* per connection */
 } wsh_hub_opts_t;
 
 /* One per loop; created and freed by the server. */
 typedef struct wsh_hub {
     wsh_loop_t *loop;
     const wsh_hub_opts_t *opts;
-    uint64_t clients;      /* connected clients on this loop */
-    uint64_t clients_total;
+    wsh_history_t *history;  /* offsets and epochs (shared, owned by the server) */
+    wsh_hmap_t channels;     /* wsh_channel_t by name: channels with subscribers */
+    wsh_hmap_t subs;         /* wsh_sub_t by (client, channel) */
+    uint64_t clients;        /* connected clients on this loop */
 } wsh_hub_t;
 
-wsh_hub_t *wsh_hub_new(wsh_loop_t *loop, const wsh_hub_opts_t *opts);
+wsh_hub_t *wsh_hub_new(wsh_loop_t *loop, const wsh_hub_opts_t *opts, wsh_history_t *history);
+/* Frees the hub; every client must be gone (so every channel is). */
 void wsh_hub_free(wsh_hub_t *hub);
 
 #endif

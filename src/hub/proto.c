@@ -9,6 +9,8 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "http/json_escape.h"
+#include "hub/channel.h"
+#include "hub/fanout.h"
 
 /* Tokens recorded per command: the root object and its direct members. */
 #define CMD_TOKENS 64
@@ -70,6 +72,112 @@ static bool is_integer(const char *s, const wsh_json_tok_t *t)
     return true;
 }
 
+/* Reads the "channel" field into out (decoded, NUL-terminated). Returns its
+ * length, or replies with the error and returns -1. */
+static long get_channel(const cmd_t *c, char out[WSH_CHANNEL_NAME_MAX + 1])
+{
+    int t = wsh_json_obj_get(c->s, c->toks, 0, "channel");
+    if (t < 0)
+        return reply_error(c, "bad_request", "missing \"channel\""), -1;
+    if (c->toks[t].type != WSH_JSON_STRING)
+        return reply_error(c, "bad_request", "\"channel\" must be a string"), -1;
+    long n = wsh_json_str_decode(c->s, &c->toks[t], out, WSH_CHANNEL_NAME_MAX + 1);
+    if (n < 0 || !wsh_channel_name_is_valid(out, (size_t)n))
+        return reply_error(c, "bad_channel", "channel names are 1-255 bytes of A-Z a-z 0-9 _ . : @ / -"), -1;
+    return n;
+}
+
+/* Appends ,"id":<id> when the request had one. */
+static int append_id(wsh_buf_t *b, const cmd_t *c)
+{
+    if (!c->id)
+        return 0;
+    int rc = wsh_buf_append(b, ",\"id\":", 6);
+    return rc ? rc : wsh_buf_append(b, c->id, c->id_len);
+}
+
+static int send_buf(const cmd_t *c, wsh_buf_t *b, int rc)
+{
+    if (!rc)
+        wsh_client_send_json(c->cl, (const char *)b->data, b->len);
+    wsh_buf_dispose(b);
+    return 0;
+}
+
+int wsh_proto_send_subscribed(wsh_client_t *cl, const char *id, size_t id_len, const char *channel, size_t len)
+{
+    wsh_history_chan_t *hc = wsh_history_find(cl->hub->history, channel, len);
+    cmd_t c = {cl, NULL, NULL, id, id_len};
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    int rc = wsh_buf_appendf(&b, "{\"type\":\"subscribed\"");
+    rc = rc ? rc : append_id(&b, &c);
+    rc = rc ? rc : wsh_buf_appendf(&b, ",\"channel\":\"%.*s\",\"offset\":%llu,\"epoch\":\"%s\",\"recovered\":false}",
+                                   (int)len, channel, (unsigned long long)(hc ? hc->last_offset : 0),
+                                   hc ? hc->epoch : cl->hub->history->epoch);
+    return send_buf(&c, &b, rc);
+}
+
+static int handle_subscribe(const cmd_t *c)
+{
+    char name[WSH_CHANNEL_NAME_MAX + 1];
+    long n = get_channel(c, name);
+    if (n < 0)
+        return 0;
+    int rc = wsh_channel_subscribe(c->cl->hub, c->cl, name, (size_t)n);
+    if (rc == WSH_EPOLICY) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "a connection may hold at most %u subscriptions",
+                 c->cl->hub->opts->max_subscriptions);
+        return reply_error(c, "limit_exceeded", msg);
+    }
+    return wsh_proto_send_subscribed(c->cl, c->id, c->id_len, name, (size_t)n);
+}
+
+static int handle_unsubscribe(const cmd_t *c)
+{
+    char name[WSH_CHANNEL_NAME_MAX + 1];
+    long n = get_channel(c, name);
+    if (n < 0)
+        return 0;
+    if (wsh_channel_unsubscribe(c->cl->hub, c->cl, name, (size_t)n) == WSH_ENOTFOUND)
+        return reply_error(c, "not_subscribed", "not subscribed to this channel");
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    int rc = wsh_buf_appendf(&b, "{\"type\":\"unsubscribed\"");
+    rc = rc ? rc : append_id(&b, c);
+    rc = rc ? rc : wsh_buf_appendf(&b, ",\"channel\":\"%s\"}", name);
+    return send_buf(c, &b, rc);
+}
+
+static int handle_publish(const cmd_t *c)
+{
+    char name[WSH_CHANNEL_NAME_MAX + 1];
+    long n = get_channel(c, name);
+    if (n < 0)
+        return 0;
+    int d = wsh_json_obj_get(c->s, c->toks, 0, "data");
+    if (d < 0)
+        return reply_error(c, "bad_request", "missing \"data\"");
+    wsh_publish_t p = {
+        .channel = name,
+        .channel_len = (size_t)n,
+        .id = c->id,
+        .id_len = c->id_len,
+        .data = c->s + c->toks[d].start,
+        .data_len = c->toks[d].end - c->toks[d].start,
+    };
+    wsh_published_t res;
+    if (wsh_fanout_publish(c->cl->hub, &p, &res) < 0)
+        return reply_error(c, "too_large", "message too large to deliver");
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    int rc = wsh_buf_appendf(&b, "{\"type\":\"published\"");
+    rc = rc ? rc : append_id(&b, c);
+    rc = rc ? rc : wsh_buf_appendf(&b, ",\"channel\":\"%s\",\"offset\":%llu}", name, (unsigned long long)res.offset);
+    return send_buf(c, &b, rc);
+}
+
 typedef struct command {
     const char *type;
     int (*handle)(const cmd_t *c);
@@ -77,6 +185,9 @@ typedef struct command {
 
 static const command_t commands[] = {
     {"ping", handle_ping},
+    {"subscribe", handle_subscribe},
+    {"unsubscribe", handle_unsubscribe},
+    {"publish", handle_publish},
 };
 
 int wsh_proto_handle(wsh_client_t *cl, const char *s, size_t len)

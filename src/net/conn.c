@@ -13,7 +13,9 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "obs/metrics.h"
 
 /* iovecs per writev: enough to batch many small frames in one syscall. */
 #define IOV_BATCH 64
@@ -59,7 +61,8 @@ wsh_conn_t *wsh_conn_new(wsh_net_t *net, int fd, const struct sockaddr_storage *
     wsh_list_init(&c->pending_link);
     wsh_list_insert_tail(&net->conns, &c->link);
     net->conn_cnt++;
-    net->conns_total++;
+    WSH_METRIC_INC(conns_open);
+    WSH_METRIC_INC(conns_total);
     wsh_timer_init(&c->timer, NULL, c);
     wsh_io_init(&c->io, fd, on_io, c);
     if (wsh_io_start(net->loop, &c->io, WSH_IO_READ) < 0) {
@@ -202,10 +205,11 @@ static bool flush(wsh_conn_t *c)
             wsh_conn_close(c);
             return false;
         }
-        c->net->bytes_out += (uint64_t)w;
+        WSH_METRIC_ADD(bytes_out, w);
         c->out_bytes -= (size_t)w;
         budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
         size_t left = (size_t)w;
+        uint64_t now_ns = 0;
         while (left) {
             wsh_msg_t *m = c->out[c->out_head].msg;
             size_t rest = m->len - c->out_off;
@@ -214,6 +218,12 @@ static bool flush(wsh_conn_t *c)
                 break;
             }
             left -= rest;
+            if (m->pub_ns) {
+                /* One clock read per writev, however many publishes it completed. */
+                if (!now_ns)
+                    now_ns = wsh_clock_mono_ns();
+                wsh_metrics_observe_latency_ns(now_ns - m->pub_ns);
+            }
             wsh_msg_unref(m);
             c->out_head = (c->out_head + 1) % c->out_cap;
             c->out_cnt--;
@@ -337,7 +347,7 @@ static void do_read(wsh_conn_t *c)
         on_eof(c);
         return;
     }
-    c->net->bytes_in += (uint64_t)n;
+    WSH_METRIC_ADD(bytes_in, n);
     if (into_tail) {
         c->tail.len += (size_t)n;
         size_t left = dispatch(c, c->tail.data, c->tail.len);
@@ -400,6 +410,7 @@ void wsh_conn_close(wsh_conn_t *c)
     wsh_list_remove(&c->pending_link);
     wsh_list_remove(&c->link);
     c->net->conn_cnt--;
+    WSH_METRIC_DEC(conns_open);
     drop_queue_from(c, 0);
     wsh_loop_defer(c->net->loop, &c->defer, free_conn, c);
 }

@@ -55,8 +55,6 @@ struct wsh_net {
     wsh_list_t pending;        /* connections with queued output to flush */
     size_t conn_cnt;
     void *data;
-    /* Counters for metrics; only this loop writes them. */
-    uint64_t bytes_in, bytes_out, conns_total;
 };
 
 /* A connection. Created by wsh_conn_new, freed by the loop after wsh_conn_close

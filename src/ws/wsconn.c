@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "obs/metrics.h"
 
 static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len);
 static void on_shutdown(wsh_conn_t *c);
@@ -67,6 +68,7 @@ int wsh_ws_send_text(wsh_ws_t *ws, const void *data, size_t len)
 
 static void send_close(wsh_ws_t *ws, uint16_t code, const char *reason)
 {
+    wsh_metrics_count_close(code);
     wsh_msg_t *m = wsh_frame_build_close(code, reason);
     wsh_conn_send_force(ws->conn, m);
     wsh_msg_unref(m);
@@ -100,8 +102,10 @@ void wsh_ws_fail(wsh_ws_t *ws, int err, const char *reason)
         wsh_log_warn(c->id, "slow consumer: %zu bytes unsent, closing code=%u", c->out_bytes, code);
     else
         wsh_log_info(c->id, "ws failed: %s, closing code=%u", reason, code);
-    if (err == WSH_ESLOW)
+    if (err == WSH_ESLOW) {
+        WSH_METRIC_INC(slow_closes);
         wsh_conn_discard_queue(c);
+    }
     if (!ws->is_close_sent)
         send_close(ws, code, reason);
     wsh_conn_close_after_flush(c);

@@ -1,0 +1,281 @@
+/* HTTP publish and channel inspection endpoints. */
+#include "http/api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "http/response.h"
+#include "hub/channel.h"
+#include "hub/fanout.h"
+#include "ws/utf8.h"
+
+/* Channels one POST /api/publish may name. */
+#define MAX_PUBLISH_CHANNELS 64
+/* Tokens for the POST /api/publish envelope: the root and its fields. */
+#define ENVELOPE_TOKENS 33
+#define MAX_DEPTH 64
+
+static void reply_error(wsh_http_x_t *x, int status, const char *code, const char *message)
+{
+    wsh_http_respond_error(x->conn, status, code, message, NULL, x->keep_alive);
+}
+
+static void reply_json(wsh_http_x_t *x, int status, wsh_buf_t *b, int rc)
+{
+    if (rc)
+        reply_error(x, 500, "internal_error", "out of memory");
+    else
+        wsh_http_respond(x->conn, status, "application/json", NULL, b->data, b->len, x->keep_alive, x->is_head);
+    wsh_buf_dispose(b);
+}
+
+/* Validates the body as one JSON value (UTF-8 first: RFC 8259 §8.1); on
+ * failure answers 400 and returns false. toks/cap/depth as wsh_json_parse. */
+static bool check_json(wsh_http_x_t *x, wsh_json_tok_t *toks, size_t cap, unsigned depth, int *ntok)
+{
+    const wsh_buf_t *body = &x->req->body;
+    if (body->len == 0) {
+        reply_error(x, 400, "bad_request", "the body must be a JSON value");
+        return false;
+    }
+    if (!wsh_utf8_is_valid(body->data, body->len)) {
+        reply_error(x, 400, "bad_request", "the body is not valid UTF-8");
+        return false;
+    }
+    size_t err_pos = 0;
+    int n = wsh_json_parse((const char *)body->data, body->len, toks, cap, depth, MAX_DEPTH, &err_pos);
+    if (n == WSH_ETOOBIG) {
+        reply_error(x, 400, "bad_request", "JSON nests too deep or has too many fields");
+        return false;
+    }
+    if (n < 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "invalid JSON at byte %zu", err_pos);
+        reply_error(x, 400, "bad_request", msg);
+        return false;
+    }
+    *ntok = n;
+    return true;
+}
+
+/* Splits "/api/channels/<name>[/<action>]" into the decoded name and the
+ * action ("" when none). The action is taken from the raw last segment, so a
+ * channel whose name ends in "/publish" is reached by encoding that slash
+ * (%2F). Returns the name length or answers 400/404 and returns -1. */
+static long parse_channel_path(wsh_http_x_t *x, char name[WSH_CHANNEL_NAME_MAX + 1], const char **action)
+{
+    static const char prefix[] = "/api/channels/";
+    static const char *const actions[] = {"publish", "history", "presence", "dead-letters"};
+    const char *p = x->req->path.ptr + sizeof prefix - 1;
+    size_t len = x->req->path.len - (sizeof prefix - 1);
+    *action = "";
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        size_t alen = strlen(actions[i]);
+        if (len > alen + 1 && p[len - alen - 1] == '/' && memcmp(p + len - alen, actions[i], alen) == 0) {
+            *action = actions[i];
+            len -= alen + 1;
+            break;
+        }
+    }
+    long n = wsh_http_pct_decode(p, len, name, WSH_CHANNEL_NAME_MAX + 1);
+    if (n < 0 || !wsh_channel_name_is_valid(name, (size_t)n)) {
+        reply_error(x, 400, "bad_channel", "channel names are 1-255 bytes of A-Z a-z 0-9 _ . : @ / -");
+        return -1;
+    }
+    return n;
+}
+
+static int append_published(wsh_buf_t *b, const char *name, size_t len, uint64_t offset)
+{
+    return wsh_buf_appendf(b, "{\"channel\":\"%.*s\",\"offset\":%llu}", (int)len, name, (unsigned long long)offset);
+}
+
+static void publish_body(wsh_http_x_t *x, const char *name, size_t len)
+{
+    wsh_hub_t *hub = x->data;
+    wsh_json_tok_t tok;
+    int ntok;
+    if (!check_json(x, &tok, 1, 0, &ntok))
+        return;
+    wsh_publish_t p = {
+        .channel = name,
+        .channel_len = len,
+        .data = (const char *)x->req->body.data + tok.start,
+        .data_len = tok.end - tok.start,
+    };
+    wsh_published_t res;
+    if (wsh_fanout_publish(hub, &p, &res) < 0) {
+        reply_error(x, 413, "too_large", "message too large to deliver");
+        return;
+    }
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    reply_json(x, 200, &b, append_published(&b, name, len, res.offset));
+}
+
+static void channel_info(wsh_http_x_t *x, const char *name, size_t len)
+{
+    wsh_hub_t *hub = x->data;
+    wsh_channel_t *ch = wsh_channel_find(hub, name, len);
+    wsh_history_chan_t *hc = wsh_history_find(hub->history, name, len);
+    if (!ch && !hc) {
+        reply_error(x, 404, "not_found", "no such channel");
+        return;
+    }
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    int rc = wsh_buf_appendf(&b, "{\"name\":\"%.*s\",\"subscribers\":%u,\"offset\":%llu,\"epoch\":\"%s\"}", (int)len,
+                             name, ch ? ch->sub_cnt : 0, (unsigned long long)(hc ? hc->last_offset : 0),
+                             hc ? hc->epoch : hub->history->epoch);
+    reply_json(x, 200, &b, rc);
+}
+
+static void route_channel(wsh_http_x_t *x)
+{
+    char name[WSH_CHANNEL_NAME_MAX + 1];
+    const char *action;
+    long n = parse_channel_path(x, name, &action);
+    if (n < 0)
+        return;
+    bool is_get = x->req->method == HTTP_GET || x->req->method == HTTP_HEAD;
+    if (strcmp(action, "publish") == 0) {
+        if (x->req->method != HTTP_POST) {
+            wsh_http_respond_error(x->conn, 405, "method_not_allowed", "use POST", "Allow: POST\r\n", x->keep_alive);
+            return;
+        }
+        publish_body(x, name, (size_t)n);
+    } else if (action[0] == '\0') {
+        if (!is_get) {
+            wsh_http_respond_error(x->conn, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n",
+                                   x->keep_alive);
+            return;
+        }
+        channel_info(x, name, (size_t)n);
+    } else {
+        reply_error(x, 404, "not_found", "no such endpoint");
+    }
+}
+
+static void route_channels(wsh_http_x_t *x)
+{
+    wsh_hub_t *hub = x->data;
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    int rc = wsh_buf_append(&b, "{\"channels\":[", 13);
+    const char *sep = "";
+    /* Channels that were published to, then channels that only have
+     * subscribers so far. */
+    size_t pos = 0;
+    for (wsh_hnode_t *n = wsh_hmap_iter(&hub->history->chans, &pos, NULL); n && !rc;
+         n = wsh_hmap_iter(&hub->history->chans, &pos, n)) {
+        wsh_history_chan_t *hc = WSH_CONTAINER_OF(n, wsh_history_chan_t, node);
+        wsh_channel_t *ch = wsh_channel_find(hub, hc->name, hc->name_len);
+        rc = wsh_buf_appendf(&b, "%s{\"name\":\"%s\",\"subscribers\":%u,\"offset\":%llu}", sep, hc->name,
+                             ch ? ch->sub_cnt : 0, (unsigned long long)hc->last_offset);
+        sep = ",";
+    }
+    pos = 0;
+    for (wsh_hnode_t *n = wsh_hmap_iter(&hub->channels, &pos, NULL); n && !rc; n = wsh_hmap_iter(&hub->channels, &pos, n)) {
+        wsh_channel_t *ch = WSH_CONTAINER_OF(n, wsh_channel_t, node);
+        if (wsh_history_find(hub->history, ch->name, ch->name_len))
+            continue;
+        rc = wsh_buf_appendf(&b, "%s{\"name\":\"%s\",\"subscribers\":%u,\"offset\":0}", sep, ch->name, ch->sub_cnt);
+        sep = ",";
+    }
+    rc = rc ? rc : wsh_buf_append(&b, "]}", 2);
+    reply_json(x, 200, &b, rc);
+}
+
+/* POST /api/publish: {"channel": C, "data": D} or {"channels": [C...], "data": D}. */
+static void route_publish(wsh_http_x_t *x)
+{
+    wsh_hub_t *hub = x->data;
+    wsh_json_tok_t toks[ENVELOPE_TOKENS];
+    int ntok;
+    /* Only the envelope's own fields are recorded: data of any shape is
+     * validated without using tokens. */
+    if (!check_json(x, toks, ENVELOPE_TOKENS, 1, &ntok))
+        return;
+    const char *s = (const char *)x->req->body.data;
+    if (toks[0].type != WSH_JSON_OBJECT) {
+        reply_error(x, 400, "bad_request", "the body must be a JSON object");
+        return;
+    }
+    int d = wsh_json_obj_get(s, toks, 0, "data");
+    int one = wsh_json_obj_get(s, toks, 0, "channel");
+    int many = wsh_json_obj_get(s, toks, 0, "channels");
+    if (d < 0 || (one < 0) == (many < 0)) {
+        reply_error(x, 400, "bad_request", "give \"data\" and exactly one of \"channel\" or \"channels\"");
+        return;
+    }
+    /* Collect and validate every name before publishing any, so a bad name
+     * fails the whole request instead of publishing part of it. */
+    char names[MAX_PUBLISH_CHANNELS][WSH_CHANNEL_NAME_MAX + 1];
+    size_t lens[MAX_PUBLISH_CHANNELS];
+    size_t cnt = 0;
+    if (one >= 0) {
+        if (toks[one].type != WSH_JSON_STRING) {
+            reply_error(x, 400, "bad_request", "\"channel\" must be a string");
+            return;
+        }
+    } else if (toks[many].type != WSH_JSON_ARRAY || toks[many].size == 0 || toks[many].size > MAX_PUBLISH_CHANNELS) {
+        reply_error(x, 400, "bad_request", "\"channels\" must be an array of 1 to 64 channel names");
+        return;
+    }
+    /* The names of "channels" are tokenized on their own, from the array's span. */
+    wsh_json_tok_t list[MAX_PUBLISH_CHANNELS + 1];
+    const char *ls = s;
+    const wsh_json_tok_t *names_tok = &toks[one];
+    size_t total = 1;
+    if (many >= 0) {
+        ls = s + toks[many].start;
+        if (wsh_json_parse(ls, toks[many].end - toks[many].start, list, MAX_PUBLISH_CHANNELS + 1, 1, 2, NULL) < 0) {
+            reply_error(x, 400, "bad_request", "\"channels\" must be an array of channel names");
+            return;
+        }
+        names_tok = &list[1];
+        total = toks[many].size;
+    }
+    for (size_t i = 0; i < total; i++) {
+        const wsh_json_tok_t *t = &names_tok[i];
+        long n = t->type == WSH_JSON_STRING ? wsh_json_str_decode(ls, t, names[cnt], WSH_CHANNEL_NAME_MAX + 1) : -1;
+        if (n < 0 || !wsh_channel_name_is_valid(names[cnt], (size_t)n)) {
+            reply_error(x, 400, "bad_channel", "channel names are 1-255 bytes of A-Z a-z 0-9 _ . : @ / -");
+            return;
+        }
+        lens[cnt++] = (size_t)n;
+    }
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    int rc = many >= 0 ? wsh_buf_append(&b, "{\"results\":[", 12) : 0;
+    for (size_t i = 0; i < cnt && !rc; i++) {
+        wsh_publish_t p = {
+            .channel = names[i],
+            .channel_len = lens[i],
+            .data = s + toks[d].start,
+            .data_len = toks[d].end - toks[d].start,
+        };
+        wsh_published_t res;
+        if (wsh_fanout_publish(hub, &p, &res) < 0) {
+            wsh_buf_dispose(&b);
+            reply_error(x, 413, "too_large", "message too large to deliver");
+            return;
+        }
+        rc = (i ? wsh_buf_append(&b, ",", 1) : 0);
+        rc = rc ? rc : append_published(&b, names[i], lens[i], res.offset);
+    }
+    if (many >= 0 && !rc)
+        rc = wsh_buf_append(&b, "]}", 2);
+    reply_json(x, 200, &b, rc);
+}
+
+int wsh_api_register(wsh_router_t *r, wsh_hub_t *hub)
+{
+    int rc = wsh_router_add(r, "/api/publish", false, WSH_M_POST, route_publish, hub);
+    rc = rc ? rc : wsh_router_add(r, "/api/channels", false, WSH_M_GET, route_channels, hub);
+    rc = rc ? rc : wsh_router_add(r, "/api/channels/", true, WSH_M_GET | WSH_M_POST, route_channel, hub);
+    return rc;
+}

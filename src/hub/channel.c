@@ -1,0 +1,122 @@
+/* Channel registry: name → channel, (client, channel) → subscription. */
+#include "hub/channel.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "hub/client.h"
+#include "obs/metrics.h"
+
+bool wsh_channel_name_is_valid(const char *name, size_t len)
+{
+    if (len == 0 || len > WSH_CHANNEL_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                  c == '.' || c == ':' || c == '@' || c == '/' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+wsh_channel_t *wsh_channel_find(const wsh_hub_t *hub, const char *name, size_t len)
+{
+    uint64_t hash = wsh_hash_bytes(name, len);
+    for (wsh_hnode_t *n = wsh_hmap_find(&hub->channels, hash); n; n = wsh_hmap_next_same(n)) {
+        wsh_channel_t *ch = WSH_CONTAINER_OF(n, wsh_channel_t, node);
+        if (ch->name_len == len && memcmp(ch->name, name, len) == 0)
+            return ch;
+    }
+    return NULL;
+}
+
+static uint64_t sub_hash(const wsh_client_t *cl, const wsh_channel_t *ch)
+{
+    return wsh_hash_u64((uint64_t)(uintptr_t)cl * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)ch);
+}
+
+static wsh_sub_t *find_sub(const wsh_hub_t *hub, const wsh_client_t *cl, const wsh_channel_t *ch)
+{
+    uint64_t hash = sub_hash(cl, ch);
+    for (wsh_hnode_t *n = wsh_hmap_find(&hub->subs, hash); n; n = wsh_hmap_next_same(n)) {
+        wsh_sub_t *s = WSH_CONTAINER_OF(n, wsh_sub_t, node);
+        if (s->client == cl && s->ch == ch)
+            return s;
+    }
+    return NULL;
+}
+
+int wsh_channel_subscribe(wsh_hub_t *hub, wsh_client_t *cl, const char *name, size_t len)
+{
+    wsh_channel_t *ch = wsh_channel_find(hub, name, len);
+    if (ch && find_sub(hub, cl, ch))
+        return 1;
+    if (cl->sub_cnt >= hub->opts->max_subscriptions)
+        return WSH_EPOLICY;
+    if (!ch) {
+        ch = wsh_xcalloc(1, sizeof *ch + len + 1);
+        memcpy(ch->name, name, len);
+        ch->name_len = (uint16_t)len;
+        wsh_hmap_insert(&hub->channels, &ch->node, wsh_hash_bytes(name, len));
+        WSH_METRIC_INC(channels);
+    }
+    if (ch->sub_cnt == ch->sub_cap) {
+        ch->sub_cap = ch->sub_cap ? ch->sub_cap * 2 : 4;
+        ch->subs = wsh_xrealloc(ch->subs, ch->sub_cap * sizeof *ch->subs);
+    }
+    wsh_sub_t *s = wsh_xcalloc(1, sizeof *s);
+    s->client = cl;
+    s->ch = ch;
+    s->idx = ch->sub_cnt;
+    ch->subs[ch->sub_cnt++] = s;
+    wsh_hmap_insert(&hub->subs, &s->node, sub_hash(cl, ch));
+    wsh_list_insert_tail(&cl->subs, &s->client_link);
+    cl->sub_cnt++;
+    WSH_METRIC_INC(subscriptions);
+    return 0;
+}
+
+static void drop_sub(wsh_hub_t *hub, wsh_sub_t *s)
+{
+    wsh_channel_t *ch = s->ch;
+    /* Swap-remove keeps the array dense for fan-out; delivery order among
+     * subscribers is not part of the contract, only order per subscriber. */
+    wsh_sub_t *last = ch->subs[--ch->sub_cnt];
+    ch->subs[s->idx] = last;
+    last->idx = s->idx;
+    wsh_hmap_remove(&hub->subs, &s->node);
+    wsh_list_remove(&s->client_link);
+    s->client->sub_cnt--;
+    WSH_METRIC_DEC(subscriptions);
+    free(s);
+    if (ch->sub_cnt == 0) {
+        wsh_hmap_remove(&hub->channels, &ch->node);
+        WSH_METRIC_DEC(channels);
+        free(ch->subs);
+        free(ch);
+    } else if (ch->sub_cap > 16 && ch->sub_cnt < ch->sub_cap / 4) {
+        /* Give memory back after a crowd leaves, keeping O(1) amortised. */
+        ch->sub_cap /= 2;
+        ch->subs = wsh_xrealloc(ch->subs, ch->sub_cap * sizeof *ch->subs);
+    }
+}
+
+int wsh_channel_unsubscribe(wsh_hub_t *hub, wsh_client_t *cl, const char *name, size_t len)
+{
+    wsh_channel_t *ch = wsh_channel_find(hub, name, len);
+    wsh_sub_t *s = ch ? find_sub(hub, cl, ch) : NULL;
+    if (!s)
+        return WSH_ENOTFOUND;
+    drop_sub(hub, s);
+    return 0;
+}
+
+void wsh_channel_unsubscribe_all(wsh_hub_t *hub, wsh_client_t *cl)
+{
+    while (!wsh_list_is_empty(&cl->subs))
+        drop_sub(hub, WSH_CONTAINER_OF(cl->subs.next, wsh_sub_t, client_link));
+}

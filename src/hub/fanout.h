@@ -1,0 +1,48 @@
+/* Publishing: assign the offset, encode the `message` frame exactly once into
+ * a refcounted buffer, and queue a reference to it on every subscriber of the
+ * channel. No per-subscriber copy or allocation. Not parsing (proto.c,
+ * http/api.c) and not sockets (the out-queues flush before the loop sleeps). */
+#ifndef WSH_HUB_FANOUT_H
+#define WSH_HUB_FANOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/msg.h"
+#include "hub/channel.h"
+#include "hub/hub.h"
+
+/* One publish, as validated by its parser. All spans stay the caller's. */
+typedef struct wsh_publish {
+    const char *channel;   /* valid channel name */
+    size_t channel_len;
+    const char *id;        /* raw JSON of the publisher's id, or NULL */
+    size_t id_len;
+    const char *data;      /* raw JSON value, already validated */
+    size_t data_len;
+} wsh_publish_t;
+
+/* The result a publisher is told. */
+typedef struct wsh_published {
+    uint64_t offset;
+    uint64_t ts;
+    size_t delivered;      /* subscribers the frame was queued to */
+} wsh_published_t;
+
+/* Builds the WebSocket text frame
+ * {"type":"message","channel":C,"offset":N,"ts":T[,"id":ID],"data":DATA}
+ * with data and id copied byte for byte. Returns NULL only when the size does
+ * not fit a frame we can allocate (the caller answers too_large). */
+wsh_msg_t *wsh_fanout_build(const wsh_publish_t *p, uint64_t offset, uint64_t ts);
+
+/* Queues msg on every subscriber of ch; returns how many took it. A
+ * subscriber whose queue is full is closed with 4008 by the transport and
+ * the others are unaffected. */
+size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg);
+
+/* Assigns the next offset of p->channel, builds the frame once and delivers
+ * it to this hub's subscribers. 0, or WSH_ETOOBIG when the frame cannot be
+ * built. */
+int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *out);
+
+#endif
