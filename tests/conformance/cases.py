@@ -10,6 +10,9 @@ from hubproc import timeout_scale
 # Deadline for a reply the server owes us at once (a close, a pong, an echo,
 # the TCP close after a close frame). Scaled under sanitizers.
 T = 5.0
+# Deadline for a close the server owes at once in the many fail-fast variants
+# of group 6 (kept short so a server that is not fail-fast fails in minutes).
+T_FAST = 2.0
 # Autobahn's "wait and see nothing" windows (6.4.x only). Short on purpose:
 # the assertion that matters there is the close arriving before the rest.
 QUIET = 0.2

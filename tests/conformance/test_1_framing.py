@@ -21,14 +21,14 @@ def _echo_case(opcode, fill, n, chop):
     return run
 
 
-for sub, (opcode, fill, kind) in enumerate([(OP_TEXT, b"*", "text"), (OP_BINARY, b"\xfe", "binary")], 1):
+for sub, (opcode, fill, kind, shown) in enumerate([(OP_TEXT, b"*", "text", "'*'"), (OP_BINARY, b"\xfe", "binary", "0xfe")], 1):
     for i, n in enumerate(LENGTHS, 1):
         CASES.add("1.%d.%d" % (sub, i),
-                  "one %s frame, payload %d x %r" % (kind, n, fill),
+                  "one %s frame, payload %d x %s" % (kind, n, shown),
                   "the same %s message echoed; close 1000 echoed; TCP closed" % kind,
                   RFC, _echo_case(opcode, fill, n, None))
     CASES.add("1.%d.8" % sub,
-              "one %s frame, payload 65536 x %r, written in chops of 997 octets" % (kind, fill),
+              "one %s frame, payload 65536 x %s, written in chops of 997 octets" % (kind, shown),
               "the same %s message echoed; close 1000 echoed; TCP closed" % kind,
               RFC + "; the octet stream may be split anywhere (TCP)",
               _echo_case(opcode, fill, 65536, 997))

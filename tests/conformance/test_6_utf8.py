@@ -9,7 +9,7 @@ Not for close reasons (group 7).
 """
 import pytest
 
-from cases import QUIET, CaseList, T
+from cases import QUIET, T_FAST, CaseList, T
 from utf8_vectors import KOSME, first_invalid, split_codepoints, vectors
 from wsclient import OP_CONT, OP_TEXT, encode_frame
 
@@ -142,7 +142,7 @@ def _fail_fast_parts(parts):
                 k += 1
             k += 1
         ws.send_frames(frames[:k])
-        ws.expect_close(1007, timeout=T)
+        ws.expect_close(1007, timeout=T_FAST)
         if k < len(frames):
             ws.send_frames(frames[k:], tolerate_close=True)
         ws.expect_tcp_close(timeout=T)
@@ -154,7 +154,7 @@ def _fail_fast_chopped(payload):
         frame = encode_frame(OP_TEXT, payload)
         cut = len(frame) - len(payload) + first_invalid(payload) + 1
         ws.send_raw(frame[:cut])
-        ws.expect_close(1007, timeout=T)
+        ws.expect_close(1007, timeout=T_FAST)
         ws.send_raw(frame[cut:], tolerate_close=True)
         ws.expect_tcp_close(timeout=T)
     return run

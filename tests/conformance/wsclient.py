@@ -5,7 +5,6 @@ against the rules a server must follow. It is not a general-purpose WebSocket
 client: it never repairs or hides what is on the wire.
 """
 import base64
-import errno
 import hashlib
 import os
 import socket
@@ -384,7 +383,3 @@ class WsClient:
         ev = self.expect_close([code] if expect is None else expect, timeout)
         self.expect_tcp_close(timeout)
         return ev
-
-
-def is_connection_error(exc):
-    return isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED)

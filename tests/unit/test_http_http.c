@@ -458,19 +458,65 @@ static void test_http_chunked_over_max_is_413(void **state)
     expect_reqs(&o, 0, 0, 1, "POST /p|/p||ka=1 up=0 v=1.1|Host=h;Transfer-Encoding=chunked;|abcdefghij");
 }
 
-static void test_http_trailer_flood_is_431_and_extension_flood_is_413(void **state)
+static void test_http_trailer_and_extension_floods_are_413(void **state)
 {
     (void)state;
-    wsh_http_limits_t lim = {.max_head = 120};
+    /* Raw body cap: max_body + max_head = 10 + 100 bytes after the head. */
+    wsh_http_limits_t lim = {.max_head = 100, .max_body = 10};
     char buf[600];
     int n = snprintf(buf, sizeof buf, "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: ");
     memset(buf + n, 'a', 200);
     memcpy(buf + n + 200, "\r\n\r\n", 4);
-    expect_error(buf, (size_t)n + 204, &lim, WSH_EHEADTOOBIG);
+    expect_error(buf, (size_t)n + 204, &lim, WSH_ETOOBIG);
     n = snprintf(buf, sizeof buf, "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1;e=");
     memset(buf + n, 'a', 200);
     memcpy(buf + n + 200, "\r\nx\r\n0\r\n\r\n", 10);
     expect_error(buf, (size_t)n + 210, &lim, WSH_ETOOBIG);
+}
+
+/* A chunked request whose bytes after the head number exactly `after`: one
+ * 3-byte chunk, then a trailer padded to size. */
+static char *chunked_with_raw_body(size_t after, size_t *len)
+{
+    static const char head[] = "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+    static const char pre[] = "3\r\nabc\r\n0\r\nT: ";
+    static const char post[] = "\r\n\r\n";
+    size_t fixed = sizeof pre - 1 + sizeof post - 1;
+    assert_true(after > fixed);
+    *len = sizeof head - 1 + after;
+    char *s = malloc(*len);
+    assert_non_null(s);
+    memcpy(s, head, sizeof head - 1);
+    memcpy(s + sizeof head - 1, pre, sizeof pre - 1);
+    memset(s + sizeof head - 1 + sizeof pre - 1, 'v', after - fixed);
+    memcpy(s + *len - (sizeof post - 1), post, sizeof post - 1);
+    return s;
+}
+
+static void test_http_transmitted_body_exactly_at_cap_passes_one_over_is_413(void **state)
+{
+    (void)state;
+    wsh_http_limits_t lim = {.max_head = 100, .max_body = 10};
+    size_t len;
+    outcome_t o;
+    char *s = chunked_with_raw_body(110, &len);
+    run_all(s, len, &lim, &o);
+    assert_int_equal(o.err, 0);
+    assert_int_equal(o.req_cnt, 1);
+    free(s);
+    s = chunked_with_raw_body(111, &len);
+    expect_error(s, len, &lim, WSH_ETOOBIG);
+    free(s);
+}
+
+static void test_http_header_count_error_does_not_depend_on_split(void **state)
+{
+    (void)state;
+    /* The third header is one too many and its name is also malformed: llhttp
+     * refuses the NUL before the name is complete, so every split gives 400. */
+    wsh_http_limits_t lim = {.max_headers = 2};
+    expect_error(S("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nConnecti\0\0: x\r\n\r\n"), &lim, WSH_EBADREQ);
+    expect_error(S("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nConnection: x\r\n\r\n"), &lim, WSH_EHEADTOOBIG);
 }
 
 /* ---- rejections --------------------------------------------------------- */
@@ -753,6 +799,25 @@ static void test_http_req_query_rejects_bad_escapes_nul_and_overflow(void **stat
     assert_int_equal(query("/h?q=", "q", out, 1), 0);
 }
 
+static void test_http_pct_decode_decodes_path_segments(void **state)
+{
+    (void)state;
+    char out[8];
+    assert_int_equal(wsh_http_pct_decode(S("a%2Fb+c"), out, sizeof out), 5);
+    assert_string_equal(out, "a/b+c"); /* '+' is literal in a path */
+    assert_int_equal(wsh_http_pct_decode(S("%c3%A9"), out, sizeof out), 2);
+    assert_string_equal(out, "\xc3\xa9");
+    assert_int_equal(wsh_http_pct_decode(S(""), out, sizeof out), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(wsh_http_pct_decode(S("1234567"), out, sizeof out), 7);
+    assert_int_equal(wsh_http_pct_decode(S("12345678"), out, sizeof out), -1);
+    assert_int_equal(wsh_http_pct_decode(S("a%"), out, sizeof out), -1);
+    assert_int_equal(wsh_http_pct_decode(S("a%2"), out, sizeof out), -1);
+    assert_int_equal(wsh_http_pct_decode(S("a%x0"), out, sizeof out), -1);
+    assert_int_equal(wsh_http_pct_decode(S("a%00"), out, sizeof out), -1);
+    assert_int_equal(wsh_http_pct_decode(S("a"), out, 0), -1);
+}
+
 /* ---- allocation failures ------------------------------------------------ */
 
 static void test_http_allocation_failures_give_a_clean_error(void **state)
@@ -831,7 +896,9 @@ int main(void)
         cmocka_unit_test(test_http_max_headers_is_clamped_to_array_size),
         cmocka_unit_test(test_http_content_length_over_max_is_413_before_body),
         cmocka_unit_test(test_http_chunked_over_max_is_413),
-        cmocka_unit_test(test_http_trailer_flood_is_431_and_extension_flood_is_413),
+        cmocka_unit_test(test_http_trailer_and_extension_floods_are_413),
+        cmocka_unit_test(test_http_transmitted_body_exactly_at_cap_passes_one_over_is_413),
+        cmocka_unit_test(test_http_header_count_error_does_not_depend_on_split),
         cmocka_unit_test(test_http_rejects_malformed_request_lines),
         cmocka_unit_test(test_http_rejects_bad_header_chars),
         cmocka_unit_test(test_http_accepts_obs_text_in_header_values),
@@ -847,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_http_req_query_decodes_values),
         cmocka_unit_test(test_http_req_query_absent_is_minus_1),
         cmocka_unit_test(test_http_req_query_rejects_bad_escapes_nul_and_overflow),
+        cmocka_unit_test(test_http_pct_decode_decodes_path_segments),
         cmocka_unit_test(test_http_allocation_failures_give_a_clean_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
