@@ -37,7 +37,7 @@ typedef void (*wsh_io_cb)(wsh_loop_t *loop, struct wsh_io *io, uint32_t events);
  * the same batch. The loop skips it (it checks the watcher is still started),
  * but that check reads the watcher: free a stopped watcher's memory only from
  * a deferred callback (wsh_loop_defer) or outside the loop, never directly in
- * an I/O, timer or signal callback. */
+ * an I/O, signal or wake callback (those run while the batch is dispatched). */
 typedef struct wsh_io {
     int fd;
     uint32_t events; /* WSH_IO_READ | WSH_IO_WRITE currently watched; 0 = stopped
@@ -71,13 +71,15 @@ typedef bool (*wsh_before_sleep_cb)(wsh_loop_t *loop, void *data);
 typedef void (*wsh_signal_cb)(wsh_loop_t *loop, int signo, void *data);
 
 /* Creates a loop (epoll fd, wake eventfd, 256 KiB read buffer; signalfd not
- * yet, empty timer heap). Aborts on failure to create the epoll fd or eventfd. Free with wsh_loop_free after wsh_loop_run returns. */
+ * yet, empty timer heap). Aborts on failure to create the epoll fd or the
+ * eventfd. Free with wsh_loop_free after wsh_loop_run returns. */
 wsh_loop_t *wsh_loop_new(void);
 /* Frees the loop. Watchers still started are not closed: callers stop theirs first.
  * Pending deferred callbacks are run first, so memory they free is not leaked. */
 void wsh_loop_free(wsh_loop_t *loop);
 
-/* Runs until wsh_loop_stop (called from a callback during the run); returns 0. */
+/* Runs until wsh_loop_stop is called from a callback during the run (a stop
+ * before the run is forgotten, as in Redis aeMain); returns 0. */
 int wsh_loop_run(wsh_loop_t *loop);
 /* Makes wsh_loop_run return after the current iteration. */
 void wsh_loop_stop(wsh_loop_t *loop);
@@ -86,7 +88,8 @@ void wsh_loop_stop(wsh_loop_t *loop);
  * queued or a hook reported pending work. For tests and for embedding. */
 void wsh_loop_run_once(wsh_loop_t *loop, int timeout_ms);
 
-/* Monotonic ms, cached at the start of the iteration (cheap). */
+/* Monotonic ms, cached (cheap): refreshed just before and just after each
+ * iteration's wait, so callbacks see the time the wait ended. */
 uint64_t wsh_loop_now(const wsh_loop_t *loop);
 /* Refreshes the cached time now. */
 void wsh_loop_update_time(wsh_loop_t *loop);

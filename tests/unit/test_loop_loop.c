@@ -344,6 +344,70 @@ static void test_loop_io_watcher_stopped_earlier_in_batch_is_not_dispatched(void
     finish(loop);
 }
 
+static void test_loop_io_hungup_watcher_stopped_earlier_in_batch_is_not_dispatched(void **state)
+{
+    (void)state;
+    wsh_loop_t *loop = wsh_loop_new();
+    int a[2], b[2];
+    make_pipe(a);
+    make_pipe(b);
+    g_pair_calls = 0;
+    wsh_io_init(&g_pair[0], a[0], on_stop_other, NULL);
+    wsh_io_init(&g_pair[1], b[0], on_stop_other, NULL);
+    assert_int_equal(wsh_io_start(loop, &g_pair[0], WSH_IO_READ), 0);
+    assert_int_equal(wsh_io_start(loop, &g_pair[1], WSH_IO_READ), 0);
+    /* Hang-ups are reported whatever the interest, so only the "still
+     * started?" check keeps the stopped one from being called. */
+    close(a[1]);
+    close(b[1]);
+    assert_true(run_until(loop, &g_pair_calls, 1));
+    assert_int_equal(g_pair_calls, 1);
+    wsh_io_stop(loop, &g_pair[0]);
+    wsh_io_stop(loop, &g_pair[1]);
+    close(a[0]);
+    close(b[0]);
+    finish(loop);
+}
+
+/* Each callback narrows the other watcher to READ: whichever runs second in
+ * the batch must not be told about WRITE any more. */
+static uint32_t g_narrow_seen[2];
+static int g_narrow_calls;
+
+static void on_narrow_other(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
+{
+    int self = io == &g_pair[0] ? 0 : 1;
+    g_narrow_seen[self] = events;
+    g_narrow_calls++;
+    assert_int_equal(wsh_io_modify(loop, &g_pair[1 - self], WSH_IO_READ), 0);
+}
+
+static void test_loop_io_interest_narrowed_earlier_in_batch_is_respected(void **state)
+{
+    (void)state;
+    wsh_loop_t *loop = wsh_loop_new();
+    int sv[2];
+    make_socketpair(sv);
+    assert_int_equal(write(sv[0], "x", 1), 1);
+    assert_int_equal(write(sv[1], "y", 1), 1);
+    g_narrow_calls = 0;
+    memset(g_narrow_seen, 0, sizeof(g_narrow_seen));
+    wsh_io_init(&g_pair[0], sv[0], on_narrow_other, NULL);
+    wsh_io_init(&g_pair[1], sv[1], on_narrow_other, NULL);
+    assert_int_equal(wsh_io_start(loop, &g_pair[0], WSH_IO_READ | WSH_IO_WRITE), 0);
+    assert_int_equal(wsh_io_start(loop, &g_pair[1], WSH_IO_READ | WSH_IO_WRITE), 0);
+    wsh_loop_run_once(loop, 0); /* both ends are readable and writable: one batch */
+    assert_int_equal(g_narrow_calls, 2);
+    uint32_t both = WSH_IO_READ | WSH_IO_WRITE;
+    assert_true((g_narrow_seen[0] == both && g_narrow_seen[1] == WSH_IO_READ) ||
+                (g_narrow_seen[1] == both && g_narrow_seen[0] == WSH_IO_READ));
+    wsh_io_stop(loop, &g_pair[0]);
+    wsh_io_stop(loop, &g_pair[1]);
+    close(sv[0]);
+    close(sv[1]);
+    finish(loop);
+}
+
 /* ---- deferred callbacks ---- */
 
 static char g_trace[64];
@@ -612,6 +676,23 @@ static void test_loop_timers_fire_in_deadline_order_then_fifo(void **state)
     finish(loop);
 }
 
+static void test_loop_timer_fires_in_the_iteration_whose_wait_it_bounds(void **state)
+{
+    (void)state;
+    wsh_loop_t *loop = wsh_loop_new();
+    reset_trace();
+    wsh_timer_t t;
+    wsh_timer_init(&t, on_timer_trace, "t");
+    wsh_loop_timer_start(loop, &t, 20);
+    uint64_t due = t.due_ms;
+    /* The wait ends when the timer is due and the clock is read again after
+     * it, so one iteration is enough. */
+    wsh_loop_run_once(loop, -1);
+    assert_string_equal(g_trace, "t");
+    assert_true(wsh_loop_now(loop) >= due);
+    finish(loop);
+}
+
 static int g_self_rearm_cnt;
 
 static void on_timer_rearm_self(wsh_timer_t *t)
@@ -872,6 +953,8 @@ int main(void)
         cmocka_unit_test(test_loop_io_reports_error_with_read_on_peer_hangup),
         cmocka_unit_test(test_loop_io_reports_error_with_read_to_writer_when_reader_closes),
         cmocka_unit_test(test_loop_io_watcher_stopped_earlier_in_batch_is_not_dispatched),
+        cmocka_unit_test(test_loop_io_hungup_watcher_stopped_earlier_in_batch_is_not_dispatched),
+        cmocka_unit_test(test_loop_io_interest_narrowed_earlier_in_batch_is_respected),
         cmocka_unit_test(test_loop_defer_runs_once_after_events),
         cmocka_unit_test(test_loop_defer_queued_from_defer_runs_in_same_iteration),
         cmocka_unit_test(test_loop_defer_requeueing_itself_forever_does_not_spin),
@@ -881,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_loop_hooks_are_capped_at_eight),
         cmocka_unit_test(test_loop_pending_hook_makes_next_wait_nonblocking),
         cmocka_unit_test(test_loop_timers_fire_in_deadline_order_then_fifo),
+        cmocka_unit_test(test_loop_timer_fires_in_the_iteration_whose_wait_it_bounds),
         cmocka_unit_test(test_loop_timer_rearming_itself_at_zero_fires_once_per_iteration),
         cmocka_unit_test(test_loop_run_returns_after_stop_from_callback),
         cmocka_unit_test(test_loop_now_is_cached_until_update),
