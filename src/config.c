@@ -18,27 +18,28 @@ typedef struct option {
     size_t offset;
     const char *arg;
     const char *help;
+    uint64_t min, max;  /* inclusive range for sizes, counts and durations; max 0 = unbounded */
 } option_t;
 
 #define OFF(f) offsetof(wsh_config_t, f)
 
 static const option_t options[] = {
-    {"listen", OPT_LISTEN, OFF(listen), "HOST:PORT", "address to listen on, repeatable (default 127.0.0.1:8080)"},
-    {"data-dir", OPT_STRING, OFF(data_dir), "DIR", "directory for durable history (default: memory only)"},
-    {"config", OPT_STRING, OFF(config_file), "FILE", "configuration file (docs/configuration.md)"},
-    {"log-level", OPT_LEVEL, OFF(log_level), "LEVEL", "debug, info, warn, error or off (default info)"},
-    {"echo", OPT_BOOL, OFF(echo), NULL, "also serve GET /echo, an echo endpoint for conformance suites"},
-    {"max-message", OPT_SIZE, OFF(max_message), "BYTES", "largest WebSocket message, then close 1009 (default 1MiB)"},
-    {"max-queue", OPT_SIZE, OFF(max_queue), "BYTES", "unsent bytes per connection, then close 4008 (default 4MiB)"},
-    {"max-body", OPT_SIZE, OFF(max_body), "BYTES", "largest HTTP request body, then 413 (default 1MiB)"},
-    {"max-head", OPT_SIZE, OFF(max_head), "BYTES", "largest HTTP request head, then 431 (default 16KiB)"},
-    {"max-headers", OPT_COUNT, OFF(max_headers), "N", "most HTTP request headers, then 431 (default 64)"},
-    {"max-fragments", OPT_COUNT, OFF(max_fragments), "N", "most frames per message, then close 1008; 0 = no cap (default 65536)"},
-    {"max-subscriptions", OPT_COUNT, OFF(max_subscriptions), "N", "channels one connection may subscribe to (default 1024)"},
-    {"heartbeat", OPT_DURATION, OFF(heartbeat_ms), "DURATION", "ping interval; silent for two closes (default 25s; 0 = off)"},
-    {"request-timeout", OPT_DURATION, OFF(request_timeout_ms), "DURATION", "time to send an HTTP request, then 408 (default 10s)"},
-    {"drain-timeout", OPT_DURATION, OFF(drain_timeout_ms), "DURATION", "shutdown wait for clients' close frames (default 5s)"},
-    {"close-timeout", OPT_DURATION, OFF(close_timeout_ms), "DURATION", "wait for a peer's close frame after ours (default 5s)"},
+    {"listen", OPT_LISTEN, OFF(listen), "HOST:PORT", "address to listen on, repeatable (default 127.0.0.1:8080)", 0, 0},
+    {"data-dir", OPT_STRING, OFF(data_dir), "DIR", "directory for durable history (default: memory only)", 0, 0},
+    {"config", OPT_STRING, OFF(config_file), "FILE", "configuration file (docs/configuration.md)", 0, 0},
+    {"log-level", OPT_LEVEL, OFF(log_level), "LEVEL", "debug, info, warn, error or off (default info)", 0, 0},
+    {"echo", OPT_BOOL, OFF(echo), NULL, "also serve GET /echo, an echo endpoint for conformance suites", 0, 0},
+    {"max-message", OPT_SIZE, OFF(max_message), "BYTES", "largest WebSocket message, then close 1009 (default 1MiB)", 1, 1ull << 31},
+    {"max-queue", OPT_SIZE, OFF(max_queue), "BYTES", "unsent bytes per connection, then close 4008 (default 4MiB)", 1024, 0},
+    {"max-body", OPT_SIZE, OFF(max_body), "BYTES", "largest HTTP request body, then 413 (default 1MiB)", 0, 0},
+    {"max-head", OPT_SIZE, OFF(max_head), "BYTES", "largest HTTP request head, then 431 (default 16KiB)", 256, 1u << 20},
+    {"max-headers", OPT_COUNT, OFF(max_headers), "N", "most HTTP request headers, then 431 (default 64)", 1, 128},
+    {"max-fragments", OPT_COUNT, OFF(max_fragments), "N", "most frames per message, then close 1008; 0 = no cap (default 65536)", 0, UINT32_MAX},
+    {"max-subscriptions", OPT_COUNT, OFF(max_subscriptions), "N", "channels one connection may subscribe to (default 1024)", 1, 1000000},
+    {"heartbeat", OPT_DURATION, OFF(heartbeat_ms), "DURATION", "ping interval; silent for two closes (default 25s; 0 = off)", 0, 0},
+    {"request-timeout", OPT_DURATION, OFF(request_timeout_ms), "DURATION", "time to send an HTTP request, then 408 (default 10s)", 1, 0},
+    {"drain-timeout", OPT_DURATION, OFF(drain_timeout_ms), "DURATION", "shutdown wait for clients' close frames (default 5s)", 0, 0},
+    {"close-timeout", OPT_DURATION, OFF(close_timeout_ms), "DURATION", "wait for a peer's close frame after ours (default 5s)", 0, 0},
 };
 #define OPTION_CNT (sizeof options / sizeof options[0])
 
@@ -70,7 +71,7 @@ static void set_defaults(wsh_config_t *cfg)
 int wsh_config_parse_size(const char *s, uint64_t *out)
 {
     char *end;
-    if (!isdigit((unsigned char)*s))
+    if (!isdigit((unsigned char)*s) || (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')))
         return -1;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
@@ -94,11 +95,13 @@ int wsh_config_parse_size(const char *s, uint64_t *out)
 int wsh_config_parse_duration_ms(const char *s, uint64_t *out)
 {
     char *end;
-    if (!isdigit((unsigned char)*s))
+    /* Plain decimal only: strtod would also take hex, exponents and "inf". */
+    size_t digits = strspn(s, "0123456789.");
+    if (!isdigit((unsigned char)*s) || memchr(s, '.', digits) != memrchr(s, '.', digits))
         return -1;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || !isfinite(v) || v < 0)
+    if (errno || !isfinite(v) || v < 0 || end != s + digits)
         return -1;
     double mult;
     if (strcmp(end, "ms") == 0)
@@ -133,6 +136,23 @@ static int parse_bool(const char *s, bool *out)
         }
     }
     return -1;
+}
+
+/* Checks o's range; prints "where: must be MIN..MAX, got "value"" and
+ * returns true when v is outside it. */
+static bool out_of_range(const option_t *o, uint64_t v, const char *where, const char *value)
+{
+    if (v >= o->min && (o->max == 0 || v <= o->max))
+        return false;
+    char what[96];
+    if (o->max)
+        snprintf(what, sizeof what, "must be between %llu and %llu%s, got", (unsigned long long)o->min,
+                 (unsigned long long)o->max, o->type == OPT_SIZE ? " bytes" : o->type == OPT_DURATION ? " ms" : "");
+    else
+        snprintf(what, sizeof what, "must be at least %llu%s, got", (unsigned long long)o->min,
+                 o->type == OPT_SIZE ? " bytes" : o->type == OPT_DURATION ? " ms" : "");
+    bad_value(where, what, value);
+    return true;
 }
 
 /* Which layer last reset the listen list, so a later layer replaces the list
@@ -175,15 +195,22 @@ static int apply(loader_t *ld, layer_t layer, const option_t *o, const char *val
             bad_value(where, o->type == OPT_SIZE ? "invalid size" : "invalid count", value);
             return -1;
         }
+        if (out_of_range(o, v, where, value))
+            return -1;
         *(uint64_t *)field = v;
         return 0;
     }
-    case OPT_DURATION:
-        if (wsh_config_parse_duration_ms(value, field) < 0) {
+    case OPT_DURATION: {
+        uint64_t v;
+        if (wsh_config_parse_duration_ms(value, &v) < 0) {
             bad_value(where, "invalid duration", value);
             return -1;
         }
+        if (out_of_range(o, v, where, value))
+            return -1;
+        *(uint64_t *)field = v;
         return 0;
+    }
     case OPT_BOOL:
         if (parse_bool(value, field) < 0) {
             bad_value(where, "invalid boolean", value);
@@ -268,9 +295,16 @@ static int load_file(loader_t *ld, const char *path)
         *eq = '\0';
         char *key = trim(s);
         char *value = trim(eq + 1);
-        size_t vlen = strlen(value);
-        if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
-            value[vlen - 1] = '\0';
+        if (value[0] == '"') {
+            /* A quoted value ends at the next quote; only a comment may follow. */
+            char *close = strchr(value + 1, '"');
+            char *rest = close ? trim(close + 1) : NULL;
+            if (!close || (*rest != '\0' && *rest != '#')) {
+                bad_value(where, "unterminated or trailing text after quoted value", value);
+                rc = -1;
+                break;
+            }
+            *close = '\0';
             value++;
         } else {
             char *hash = strchr(value, '#');
@@ -401,39 +435,6 @@ int wsh_config_load(wsh_config_t *cfg, int argc, char **argv, char **envp)
         snprintf(where, sizeof where, "--%.*s", (int)name_len, name);
         if (apply(&ld, LAYER_FLAGS, o, value, where) < 0)
             return -1;
-    }
-    /* Cross-field checks, once every layer is in. */
-    if (cfg->max_message == 0) {
-        bad_value("max-message", "must be at least 1 byte, got", "0");
-        return -1;
-    }
-    if (cfg->max_message > (1ull << 31)) {
-        bad_value("max-message", "must be at most 2GiB, got", "too large");
-        return -1;
-    }
-    if (cfg->max_queue < 1024) {
-        bad_value("max-queue", "must be at least 1KiB", "too small");
-        return -1;
-    }
-    if (cfg->max_headers == 0 || cfg->max_headers > 128) {
-        bad_value("max-headers", "must be 1..128", "out of range");
-        return -1;
-    }
-    if (cfg->max_head < 256) {
-        bad_value("max-head", "must be at least 256 bytes", "too small");
-        return -1;
-    }
-    if (cfg->request_timeout_ms == 0) {
-        bad_value("request-timeout", "must be above 0", "0");
-        return -1;
-    }
-    if (cfg->max_subscriptions == 0 || cfg->max_subscriptions > 1000000) {
-        bad_value("max-subscriptions", "must be 1..1000000", "out of range");
-        return -1;
-    }
-    if (cfg->max_fragments > UINT32_MAX) {
-        bad_value("max-fragments", "must be at most 4294967295", "too large");
-        return -1;
     }
     return 0;
 }

@@ -241,8 +241,11 @@ static bool flush(wsh_conn_t *c)
         free(c->out);
         c->out = NULL;
         c->out_cap = c->out_head = 0;
-        if (c->is_closing)
+        if (c->is_closing) {
             finish_flush(c);
+            if (c->is_peer_eof)
+                wsh_conn_close(c);
+        }
         return false;
     }
     return true;
@@ -298,7 +301,10 @@ static void on_eof(wsh_conn_t *c)
     if (c->h->on_eof)
         c->h->on_eof(c);
     else
-        wsh_conn_close(c);
+        /* A half-close is not an abort: the peer may still read what we
+         * have queued for it (an HTTP client that shut down its side after
+         * the request still wants the answer). */
+        wsh_conn_close_after_flush(c);
 }
 
 static void linger_read(wsh_conn_t *c)
@@ -309,8 +315,18 @@ static void linger_read(wsh_conn_t *c)
     do {
         n = read(c->io.fd, buf, cap);
     } while (n < 0 && errno == EINTR);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-        wsh_conn_close(c);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+        return; /* drained and discarded */
+    if (n == 0 && c->out_cnt > 0) {
+        /* The peer finished sending but our output is not all out yet: stop
+         * reading (EOF would keep reporting readable) and keep flushing;
+         * flush() closes once the queue is empty. */
+        c->is_peer_eof = true;
+        c->is_write_armed = true;
+        wsh_io_modify(c->net->loop, &c->io, WSH_IO_WRITE);
+        return;
+    }
+    wsh_conn_close(c);
 }
 
 static void do_read(wsh_conn_t *c)
@@ -435,7 +451,6 @@ void wsh_conn_close_after_flush(wsh_conn_t *c)
     if (c->is_closed || c->is_closing)
         return;
     c->is_closing = true;
-    wsh_buf_dispose(&c->tail);
     /* One deadline covers both the flush and the drain: a peer that stops
      * reading cannot hold the connection open. */
     wsh_conn_timer_start(c, c->net->lim.linger_ms, on_linger_timeout);

@@ -27,7 +27,8 @@ typedef struct wsh_conn_handler {
      * while progress is made, and keeps what is left as the tail for the next
      * read. A handler that closes the connection returns any value. */
     size_t (*on_data)(wsh_conn_t *c, uint8_t *data, size_t len);
-    /* The peer finished sending (EOF) or the socket failed. NULL: close. */
+    /* The peer finished sending (EOF) or the socket failed. NULL: flush what
+     * is queued, then close (wsh_conn_close_after_flush). */
     void (*on_eof)(wsh_conn_t *c);
     /* The server is draining: finish gracefully (WebSocket: close 1001 and
      * wait for the peer's close; HTTP: close when idle). NULL: close now. */
@@ -79,6 +80,7 @@ struct wsh_conn {
     bool is_closing;             /* flushing then lingering before close */
     bool is_write_armed;         /* EPOLLOUT armed after a partial write */
     bool is_shut_wr;
+    bool is_peer_eof;            /* EOF seen while closing with output left */
 };
 
 struct wsh_conn_out {
@@ -101,7 +103,9 @@ void wsh_conn_set_handler(wsh_conn_t *c, const wsh_conn_handler_t *h, void *prot
 
 /* Queues a reference to m (the caller keeps its own). Returns 0, or WSH_ESLOW
  * without queueing when it would take the unsent bytes past max_queue: the
- * caller decides how to close. Nothing is written before the loop sleeps. */
+ * caller decides how to close. Nothing is written before the loop sleeps.
+ * On a closing or closed connection the frame is dropped and 0 returned.
+ * Writes use writev, so the process must ignore SIGPIPE (server.c does). */
 int wsh_conn_send(wsh_conn_t *c, wsh_msg_t *m);
 /* Queues m regardless of the cap (close frames, final error responses). */
 void wsh_conn_send_force(wsh_conn_t *c, wsh_msg_t *m);

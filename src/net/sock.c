@@ -32,8 +32,12 @@ int wsh_sock_parse_hostport(const char *s, wsh_hostport_t *out)
         if (memchr(s, ':', host_len))
             return -EINVAL;
     }
-    if (host_len >= sizeof out->host)
+    if (host_len >= sizeof out->host || (s[0] == '[' && host_len == 0))
         return -EINVAL;
+    /* strtoul would skip blanks and accept a sign: demand digits only. */
+    for (const char *d = colon + 1; *d; d++)
+        if (*d < '0' || *d > '9')
+            return -EINVAL;
     char *endp;
     errno = 0;
     unsigned long port = strtoul(colon + 1, &endp, 10);

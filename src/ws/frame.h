@@ -60,7 +60,7 @@ typedef struct wsh_frame_parser {
     bool require_mask;   /* true on the server: clients MUST mask (RFC 6455 §5.1) */
     uint64_t payload_len;
     uint64_t remaining;
-    uint64_t max_payload; /* frames declaring more fail with WSH_ETOOBIG */
+    uint64_t max_payload; /* data frames declaring more fail with WSH_ETOOBIG */
 } wsh_frame_parser_t;
 
 /* Server-side parser: requires masked frames, no RSV bits allowed, data frames
@@ -79,7 +79,7 @@ void wsh_frame_parser_init(wsh_frame_parser_t *p, uint64_t max_payload);
  *   WSH_EPROTO  unmasked client frame, RSV bits not negotiated, reserved
  *               opcode, control frame fragmented or longer than 125,
  *               64-bit length with the top bit set, non-minimal length encoding;
- *   WSH_ETOOBIG declared payload_len > max_payload.
+ *   WSH_ETOOBIG a data frame's declared payload_len > max_payload.
  * The parser is unusable after an error (later calls return WSH_EPROTO).
  * Payload bytes are unmasked in place, so data must be writable; payload
  * chunks never extend past the frame. Callers loop, advancing data by the

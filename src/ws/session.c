@@ -202,12 +202,15 @@ static int on_end(wsh_session_t *s)
     if (!s->is_close_sent && s->cb && s->cb->on_message)
         rc = s->cb->on_message(s->ud, s->msg_op, data, len);
     reset_message(s);
-    return rc;
+    /* Only a negative value is an error (the callback's contract). */
+    return rc < 0 ? rc : 0;
 }
 
 int wsh_session_feed(wsh_session_t *s, uint8_t *data, size_t len)
 {
     int rc = 0;
+    if (s->error)
+        return s->error;
     if (s->is_closed_recv)
         return 0;
     for (;;) {
@@ -240,7 +243,8 @@ int wsh_session_feed(wsh_session_t *s, uint8_t *data, size_t len)
     }
 fail:
     /* The session is dead: release the partial message now rather than
-     * waiting for dispose. */
+     * waiting for dispose, and refuse any further input. */
     reset_message(s);
+    s->error = rc;
     return rc;
 }

@@ -24,7 +24,9 @@ typedef struct wsh_session_cb {
      * (wsh_session_feed returns it). */
     int (*on_message)(void *ud, uint8_t opcode, uint8_t *data, size_t len);
     /* The session wants a control frame sent: a pong with the ping's payload
-     * (RFC 6455 §5.5.2), also when the ping arrives between fragments. */
+     * (RFC 6455 §5.5.2), also when the ping arrives between fragments;
+     * payload is valid only during the call. Not called after
+     * wsh_session_mark_close_sent. */
     void (*on_control)(void *ud, uint8_t opcode, const uint8_t *payload, size_t len);
     /* A valid close frame arrived: code is 0 when it had no status code
      * (then reason_len is 0); reason (valid UTF-8, not NUL-terminated) is
@@ -63,6 +65,7 @@ typedef struct wsh_session {
     uint32_t fragments;
     bool is_closed_recv;    /* a close frame arrived: ignore everything after */
     bool is_close_sent;     /* we sent close: drop data messages, send no pongs */
+    int error;              /* the first error feed returned (sticky), else 0 */
 } wsh_session_t;
 
 /* lim is copied; cb must outlive the session; any callback may be NULL. The
@@ -80,7 +83,8 @@ void wsh_session_dispose(wsh_session_t *s);
  * fragmented message, close payload of 1 byte or invalid close code),
  * WSH_EUTF8 (1007: at the first invalid byte of text or close reason),
  * WSH_ETOOBIG (1009), WSH_ENOMEM (1009), WSH_EPOLICY (1008: fragment cap),
- * or whatever on_message returned. After an error the session must not be fed. */
+ * or whatever on_message returned. After an error the session must not be fed;
+ * if it is, it consumes nothing and returns the same error again. */
 int wsh_session_feed(wsh_session_t *s, uint8_t *data, size_t len);
 
 /* Records that our close frame went out: later data messages are discarded
