@@ -7,7 +7,7 @@ build=${1:-build}
 status=0
 for t in "$build"/test_*; do
   [ -x "$t" ] || continue
-  if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+  if WSH_SLOW_TOOL=1 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
        --show-leak-kinds=definite,indirect "$t" >/tmp/vg.$$.log 2>&1; then
     echo "valgrind ok: $(basename "$t")"
   else

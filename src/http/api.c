@@ -228,7 +228,7 @@ static void route_publish(wsh_http_x_t *x)
     /* The names of "channels" are tokenized on their own, from the array's span. */
     wsh_json_tok_t list[MAX_PUBLISH_CHANNELS + 1];
     const char *ls = s;
-    const wsh_json_tok_t *names_tok = &toks[one];
+    const wsh_json_tok_t *names_tok = one >= 0 ? &toks[one] : NULL;
     size_t total = 1;
     if (many >= 0) {
         ls = s + toks[many].start;
@@ -241,7 +241,11 @@ static void route_publish(wsh_http_x_t *x)
     }
     for (size_t i = 0; i < total; i++) {
         const wsh_json_tok_t *t = &names_tok[i];
-        long n = t->type == WSH_JSON_STRING ? wsh_json_str_decode(ls, t, names[cnt], WSH_CHANNEL_NAME_MAX + 1) : -1;
+        if (t->type != WSH_JSON_STRING) {
+            reply_error(x, 400, "bad_request", "channel names must be strings");
+            return;
+        }
+        long n = wsh_json_str_decode(ls, t, names[cnt], WSH_CHANNEL_NAME_MAX + 1);
         if (n < 0 || !wsh_channel_name_is_valid(names[cnt], (size_t)n)) {
             reply_error(x, 400, "bad_channel", "channel names are 1-255 bytes of A-Z a-z 0-9 _ . : @ / -");
             return;

@@ -57,7 +57,12 @@ size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg)
      * the subscription array is only changed when the close completes, after
      * this loop, so iterating it here is safe. */
     for (uint32_t i = 0; i < ch->sub_cnt; i++) {
-        if (wsh_ws_send(ch->subs[i]->client->ws, msg) == 0)
+        wsh_ws_t *ws = ch->subs[i]->client->ws;
+        /* A subscriber already closing stays in the array until its close
+         * completes; it is not sent to and not counted. */
+        if (ws->is_close_sent || !wsh_conn_is_open(ws->conn))
+            continue;
+        if (wsh_ws_send(ws, msg) == 0)
             n++;
     }
     WSH_METRIC_ADD(delivered, n);

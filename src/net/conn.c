@@ -30,6 +30,7 @@ static _Atomic uint64_t next_conn_id = 1;
 
 static void on_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events);
 static bool flush_pending(wsh_loop_t *loop, void *data);
+static bool flush(wsh_conn_t *c);
 
 wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data)
 {
@@ -123,8 +124,17 @@ int wsh_conn_send(wsh_conn_t *c, wsh_msg_t *m)
 {
     if (c->is_closed || c->is_closing)
         return 0;
-    if (c->out_bytes + m->len > c->net->lim.max_queue)
-        return WSH_ESLOW;
+    if (c->out_bytes + m->len > c->net->lim.max_queue) {
+        /* Output queued this iteration has not been offered to the socket
+         * yet: a burst is not a slow consumer. Only a peer whose socket is
+         * already full (write armed) or stays full after a flush is. */
+        if (!c->is_write_armed)
+            flush(c);
+        if (c->is_closed || c->is_closing)
+            return 0;
+        if (c->out_bytes + m->len > c->net->lim.max_queue)
+            return WSH_ESLOW;
+    }
     enqueue(c, m);
     return 0;
 }
