@@ -21,10 +21,12 @@ async def exercise(h):
     async with connect(h, "/ws?token=%s&channels=a" % SECRET,
                        extra_headers={"Authorization": "Bearer " + BEARER}) as ws:
         await welcome(ws)
+        assert (await recv_json(ws))["type"] == "subscribed"  # channels=a
         await ws.send('{"type":"ping","id":1,"data":"%s"}' % MARKER)
         assert (await recv_json(ws))["type"] == "pong"
         await ws.send('{"type":"publish","channel":"a","data":"%s"}' % MARKER)
-        await recv_json(ws)  # whatever the answer at this stage, it has arrived
+        assert (await recv_json(ws))["type"] == "message"  # subscribed to a: our own message first
+        assert (await recv_json(ws))["type"] == "published"
         await ws.send('{"type":"%s","id":2}' % MARKER)
         assert (await recv_json(ws))["code"] == "unknown_type"
         await ws.send("not json %s" % MARKER)
