@@ -6,6 +6,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -108,8 +109,66 @@ def test_two_listen_addresses_both_serve(hubs):
     port2 = s.getsockname()[1]
     s.close()  # a port that was free a moment ago; the hub binds it next
     h = hubs("--listen", "127.0.0.1:%d" % port2)
-    ports = {int(p) for p in LISTEN_ALL.findall(h.log())}
+    # The harness returns at the first listening line; wait for the second.
+    deadline = time.monotonic() + scaled(5)
+    while True:
+        ports = {int(p) for p in LISTEN_ALL.findall(h.log())}
+        if len(ports) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)  # polling the log for the event
     assert port2 in ports and len(ports) == 2, "listening lines: %s" % h.log()
     for port in ports:
         with RawWS.open(port) as ws:
             assert ws.recv_json()["type"] == "welcome"
+
+
+# --- config file (docs/configuration.md: `key = value` lines) -------------------
+
+def write_conf(tmp_path, text):
+    p = tmp_path / "wshub.conf"
+    p.write_text(text)
+    return str(p)
+
+
+def welcome_heartbeat(port):
+    with RawWS.open(port) as ws:
+        return ws.recv_json()["heartbeat"]
+
+
+def test_config_file_sets_values(hubs, tmp_path):
+    conf = write_conf(tmp_path, "# test config\n\nheartbeat = 6   # seconds\necho = \"true\"\n")
+    h = hubs("--config", conf)
+    assert welcome_heartbeat(h.port) == 6
+    with RawWS.open(h.port, "/echo") as ws:
+        ws.send_text("from-file")
+        assert ws.recv_frame().payload == b"from-file"
+
+
+def test_config_file_named_by_environment(hubs, tmp_path):
+    conf = write_conf(tmp_path, "heartbeat = 8\n")
+    h = hubs(env={"WSHUB_CONFIG": conf})
+    assert welcome_heartbeat(h.port) == 8
+
+
+def test_environment_overrides_file_and_flag_overrides_both(hubs, tmp_path):
+    conf = write_conf(tmp_path, "heartbeat = 6\n")
+    h1 = hubs("--config", conf, env={"WSHUB_HEARTBEAT": "7"})
+    assert welcome_heartbeat(h1.port) == 7
+    h2 = hubs("--config", conf, "--heartbeat=9", env={"WSHUB_HEARTBEAT": "7"})
+    assert welcome_heartbeat(h2.port) == 9
+
+
+@pytest.mark.parametrize("text,needles", [
+    ("heartbeat = soon\n", ["wshub.conf:1", "heartbeat", "soon"]),
+    ("\n# ok\nmax-message = lots\n", ["wshub.conf:3", "max-message", "lots"]),
+    ("no-such-key = 1\n", ["wshub.conf:1", "no-such-key"]),
+    ("just words\n", ["wshub.conf:1"]),
+])
+def test_bad_config_file_line_exits_nonzero_naming_file_and_line(tmp_path, text, needles):
+    conf = write_conf(tmp_path, text)
+    r = run_hub(["serve", "--listen", "127.0.0.1:0", "--config", conf])
+    assert r.returncode != 0, "hub accepted config %r" % text
+    lines = [ln for ln in r.stderr.decode().splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr.decode()
+    for n in needles:
+        assert n in lines[0], "%r not in %r" % (n, lines[0])

@@ -332,3 +332,32 @@ def test_many_sequential_connections_are_served(hub):
         assert one_request(hub.port, "GET", "/health").status == 200
     except Closed as e:
         raise AssertionError("hub closed a fresh connection: %s" % e.how)
+
+
+def test_slow_body_is_408_and_close(hubs):
+    h = hubs("--request-timeout", "1s")
+    with RawConn(h.port) as c:
+        start = time.monotonic()
+        c.send(b"POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+        # The head is complete but the body never is: the request deadline still applies.
+        r = c.read_response(timeout=5)
+        elapsed = time.monotonic() - start
+        assert_error_body(r, 408)
+        assert elapsed >= 0.8, "408 after %.2fs with --request-timeout 1s" % elapsed
+        c.read_to_close()
+
+
+def test_pipelined_upgrade_after_plain_request(hub):
+    """GET /health then an upgrade on the same connection: the hub answers the
+    first, then switches protocols for the second."""
+    from integ_clients import RawWS, accept_for, new_key
+    key = new_key()
+    with RawWS(hub.port) as ws:
+        ws.send(("GET /health HTTP/1.1\r\nHost: a\r\n\r\n"
+                 "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+        assert ws.read_response().status == 200
+        r = ws.read_response(head=True)
+        assert r.status == 101, r
+        assert r.header("sec-websocket-accept") == accept_for(key)
+        assert ws.recv_json()["type"] == "welcome"

@@ -4,6 +4,7 @@ driven by the websockets library (and raw frames where it is too polite).
 Not for /echo or heartbeats (test_echo.py, test_heartbeat.py)."""
 import asyncio
 import json
+import socket
 import time
 
 import pytest
@@ -401,3 +402,31 @@ async def test_closing_one_connection_does_not_affect_another(hub):
         assert await expect_close_code(a) == 1003
         await b.send('{"type":"ping","id":"b"}')
         assert (await recv_json(b))["id"] == "b"
+
+
+def test_idle_websocket_is_not_subject_to_http_request_timeout(hubs):
+    # --request-timeout governs HTTP requests; once upgraded, only the
+    # heartbeat (25s here) may close an idle WebSocket.
+    h = hubs("--request-timeout", "1s")
+    with RawWS.open(h.port) as ws:
+        assert ws.recv_json()["type"] == "welcome"
+        try:
+            f = ws.recv_frame(timeout=2.5 / scaled(1))  # a window, not a guess: nothing may arrive
+            raise AssertionError("hub sent %r to an idle WebSocket within 2.5s" % f)
+        except socket.timeout:
+            pass
+        ws.send_text('{"type":"ping","id":"idle"}')
+        assert ws.recv_json()["id"] == "idle"
+
+
+@run_async(deadline=60)
+async def test_two_hundred_concurrent_connections_each_get_their_pong(hub):
+    conns = await asyncio.gather(*(connect(hub) for _ in range(200)))
+    try:
+        await asyncio.gather(*(welcome(ws) for ws in conns))
+        for i, ws in enumerate(conns):
+            await ws.send(json.dumps({"type": "ping", "id": i}))
+        ids = await asyncio.gather(*(recv_json(ws) for ws in conns))
+        assert [d["id"] for d in ids] == list(range(200))
+    finally:
+        await asyncio.gather(*(ws.close() for ws in conns))
