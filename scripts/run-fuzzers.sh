@@ -4,7 +4,7 @@
 # are bounded and the tree stays clean. A crash, leak or timeout fails the run
 # and leaves the reproducer in the scratch directory, whose path is printed.
 set -euo pipefail
-build=${1:?build dir}
+build=$(cd "${1:?build dir}" && pwd)
 seconds=${2:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 scratch=$(mktemp -d /tmp/wshub-fuzz.XXXXXX)

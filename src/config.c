@@ -38,6 +38,7 @@ static const option_t options[] = {
     {"max-subscriptions", OPT_COUNT, OFF(max_subscriptions), "N", "channels one connection may subscribe to (default 1024)", 1, 1000000},
     {"heartbeat", OPT_DURATION, OFF(heartbeat_ms), "DURATION", "ping interval; silent for two closes (default 25s; 0 = off)", 0, 0},
     {"request-timeout", OPT_DURATION, OFF(request_timeout_ms), "DURATION", "time to send an HTTP request, then 408 (default 10s)", 1, 0},
+    {"workers", OPT_COUNT, OFF(workers), "N", "event-loop threads; 0 = one per CPU this process may use (default 0)", 0, 64},
     {"drain-timeout", OPT_DURATION, OFF(drain_timeout_ms), "DURATION", "shutdown wait for clients' close frames (default 5s)", 0, 0},
     {"close-timeout", OPT_DURATION, OFF(close_timeout_ms), "DURATION", "wait for a peer's close frame after ours (default 5s)", 0, 0},
 };

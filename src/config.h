@@ -31,6 +31,7 @@ typedef struct wsh_config {
     uint64_t request_timeout_ms;
     uint64_t drain_timeout_ms;
     uint64_t close_timeout_ms; /* wait for the peer's close frame after ours */
+    uint64_t workers;          /* event-loop threads; 0 = one per usable CPU */
 } wsh_config_t;
 
 /* Loads the configuration for `wshub serve` from argv (after the subcommand)

@@ -119,17 +119,19 @@ static void publish_body(wsh_http_x_t *x, const char *name, size_t len)
 static void channel_info(wsh_http_x_t *x, const char *name, size_t len)
 {
     wsh_hub_t *hub = x->data;
-    wsh_channel_t *ch = wsh_channel_find(hub, name, len);
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    wsh_history_lock(hub->history);
     wsh_history_chan_t *hc = wsh_history_find(hub->history, name, len);
-    if (!ch && !hc) {
+    int rc = hc ? wsh_buf_appendf(&b, "{\"name\":\"%.*s\",\"subscribers\":%u,\"offset\":%llu,\"epoch\":\"%s\"}",
+                                  (int)len, name, hc->subscribers, (unsigned long long)hc->last_offset, hc->epoch)
+                : 0;
+    wsh_history_unlock(hub->history);
+    if (!hc) {
+        wsh_buf_dispose(&b);
         reply_error(x, 404, "not_found", "no such channel");
         return;
     }
-    wsh_buf_t b;
-    wsh_buf_init(&b);
-    int rc = wsh_buf_appendf(&b, "{\"name\":\"%.*s\",\"subscribers\":%u,\"offset\":%llu,\"epoch\":\"%s\"}", (int)len,
-                             name, ch ? ch->sub_cnt : 0, (unsigned long long)(hc ? hc->last_offset : 0),
-                             hc ? hc->epoch : hub->history->epoch);
     reply_json(x, 200, &b, rc);
 }
 
@@ -166,25 +168,18 @@ static void route_channels(wsh_http_x_t *x)
     wsh_buf_init(&b);
     int rc = wsh_buf_append(&b, "{\"channels\":[", 13);
     const char *sep = "";
-    /* Channels that were published to, then channels that only have
-     * subscribers so far. */
+    /* The history holds every channel with subscribers on any worker or
+     * with messages, so one walk answers for the whole process. */
+    wsh_history_lock(hub->history);
     size_t pos = 0;
     for (wsh_hnode_t *n = wsh_hmap_iter(&hub->history->chans, &pos, NULL); n && !rc;
          n = wsh_hmap_iter(&hub->history->chans, &pos, n)) {
         wsh_history_chan_t *hc = WSH_CONTAINER_OF(n, wsh_history_chan_t, node);
-        wsh_channel_t *ch = wsh_channel_find(hub, hc->name, hc->name_len);
         rc = wsh_buf_appendf(&b, "%s{\"name\":\"%s\",\"subscribers\":%u,\"offset\":%llu}", sep, hc->name,
-                             ch ? ch->sub_cnt : 0, (unsigned long long)hc->last_offset);
+                             hc->subscribers, (unsigned long long)hc->last_offset);
         sep = ",";
     }
-    pos = 0;
-    for (wsh_hnode_t *n = wsh_hmap_iter(&hub->channels, &pos, NULL); n && !rc; n = wsh_hmap_iter(&hub->channels, &pos, n)) {
-        wsh_channel_t *ch = WSH_CONTAINER_OF(n, wsh_channel_t, node);
-        if (wsh_history_find(hub->history, ch->name, ch->name_len))
-            continue;
-        rc = wsh_buf_appendf(&b, "%s{\"name\":\"%s\",\"subscribers\":%u,\"offset\":0}", sep, ch->name, ch->sub_cnt);
-        sep = ",";
-    }
+    wsh_history_unlock(hub->history);
     rc = rc ? rc : wsh_buf_append(&b, "]}", 2);
     reply_json(x, 200, &b, rc);
 }

@@ -57,13 +57,19 @@ int wsh_channel_subscribe(wsh_hub_t *hub, wsh_client_t *cl, const char *name, si
         return 1;
     if (cl->sub_cnt >= hub->opts->max_subscriptions)
         return WSH_EPOLICY;
+    wsh_history_lock(hub->history);
     if (!ch) {
         ch = wsh_xcalloc(1, sizeof *ch + len + 1);
         memcpy(ch->name, name, len);
         ch->name_len = (uint16_t)len;
+        ch->hc = wsh_history_get(hub->history, name, len);
         wsh_hmap_insert(&hub->channels, &ch->node, wsh_hash_bytes(name, len));
-        WSH_METRIC_INC(channels);
     }
+    /* The gauge counts channels process-wide, so it moves with the shared
+     * record, not with each worker's local channel. */
+    if (ch->hc->subscribers++ == 0)
+        WSH_METRIC_INC(channels);
+    wsh_history_unlock(hub->history);
     if (ch->sub_cnt == ch->sub_cap) {
         ch->sub_cap = ch->sub_cap ? ch->sub_cap * 2 : 4;
         ch->subs = wsh_xrealloc(ch->subs, ch->sub_cap * sizeof *ch->subs);
@@ -93,9 +99,14 @@ static void drop_sub(wsh_hub_t *hub, wsh_sub_t *s)
     s->client->sub_cnt--;
     WSH_METRIC_DEC(subscriptions);
     free(s);
+    wsh_history_lock(hub->history);
+    if (--ch->hc->subscribers == 0)
+        WSH_METRIC_DEC(channels);
+    if (ch->sub_cnt == 0)
+        wsh_history_release(hub->history, ch->hc);
+    wsh_history_unlock(hub->history);
     if (ch->sub_cnt == 0) {
         wsh_hmap_remove(&hub->channels, &ch->node);
-        WSH_METRIC_DEC(channels);
         free(ch->subs);
         free(ch);
     } else if (ch->sub_cap > 16 && ch->sub_cnt < ch->sub_cap / 4) {

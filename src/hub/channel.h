@@ -32,6 +32,7 @@ typedef struct wsh_sub {
  * freed by the last unsubscribe. */
 typedef struct wsh_channel {
     wsh_hnode_t node;          /* in hub->channels, keyed by name */
+    struct wsh_history_chan *hc; /* the process-wide record (offsets, total subscribers) */
     wsh_sub_t **subs;          /* dense array: fan-out walks it */
     uint32_t sub_cnt, sub_cap;
     uint16_t name_len;

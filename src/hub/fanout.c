@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "hub/bus.h"
 #include "hub/client.h"
 #include "obs/metrics.h"
 #include "ws/frame.h"
@@ -73,25 +74,40 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
 {
     uint64_t now_ns = wsh_clock_mono_ns();
     uint64_t ts = wsh_clock_wall_ms();
-    wsh_channel_t *ch = wsh_channel_find(hub, p->channel, p->channel_len);
+    wsh_history_t *h = hub->history;
+    wsh_history_lock(h);
+    wsh_history_chan_t *hc = wsh_history_get(h, p->channel, p->channel_len);
+    /* With one worker the frame is built only if someone here listens; with
+     * several, another worker may have subscribers, so it is always built. */
+    wsh_channel_t *ch = hub->bus ? NULL : wsh_channel_find(hub, p->channel, p->channel_len);
     wsh_msg_t *m = NULL;
-    if (ch) {
-        /* Build before assigning the offset, with the offset the append below
-         * will give (this loop is the only writer): a frame that cannot be
-         * built must not leave a gap in the channel's offsets. */
-        wsh_history_chan_t *peek = wsh_history_find(hub->history, p->channel, p->channel_len);
-        uint64_t next = (peek ? peek->last_offset : 0) + 1;
-        m = wsh_fanout_build(p, next, ts);
-        if (!m)
+    if (hub->bus || ch) {
+        /* Built with the offset about to be assigned, before assigning it: a
+         * frame that cannot be built must not leave a gap in the offsets. */
+        m = wsh_fanout_build(p, hc->last_offset + 1, ts);
+        if (!m) {
+            wsh_history_release(h, hc);
+            wsh_history_unlock(h);
             return WSH_ETOOBIG;
+        }
+        m->pub_ns = now_ns;
     }
-    wsh_history_chan_t *hc = wsh_history_append(hub->history, p->channel, p->channel_len, ts);
+    hc->last_offset++;
+    hc->last_ts = ts;
     out->offset = hc->last_offset;
     out->ts = ts;
     out->delivered = 0;
+    /* Posting under the same lock that numbered the message is what keeps
+     * every worker's inbox in offset order. */
+    uint64_t wake = hub->bus ? wsh_bus_post(hub->bus, hub->bus_idx, m, hc) : 0;
+    wsh_history_unlock(h);
     WSH_METRIC_INC(published);
-    if (m) {
-        m->pub_ns = now_ns;
+    if (hub->bus) {
+        wsh_bus_wake(hub->bus, wake);
+        /* Our own copy goes through our inbox too, after anything other
+         * workers numbered before it. */
+        out->delivered = wsh_bus_drain(hub);
+    } else if (m) {
         out->delivered = wsh_fanout_deliver(ch, m);
         wsh_msg_unref(m);
     }

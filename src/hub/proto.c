@@ -106,15 +106,18 @@ static int send_buf(const cmd_t *c, wsh_buf_t *b, int rc)
 
 int wsh_proto_send_subscribed(wsh_client_t *cl, const char *id, size_t id_len, const char *channel, size_t len)
 {
-    wsh_history_chan_t *hc = wsh_history_find(cl->hub->history, channel, len);
+    wsh_history_t *h = cl->hub->history;
     cmd_t c = {cl, NULL, NULL, id, id_len};
     wsh_buf_t b;
     wsh_buf_init(&b);
     int rc = wsh_buf_appendf(&b, "{\"type\":\"subscribed\"");
     rc = rc ? rc : append_id(&b, &c);
+    wsh_history_lock(h);
+    wsh_history_chan_t *hc = wsh_history_find(h, channel, len);
     rc = rc ? rc : wsh_buf_appendf(&b, ",\"channel\":\"%.*s\",\"offset\":%llu,\"epoch\":\"%s\",\"recovered\":false}",
                                    (int)len, channel, (unsigned long long)(hc ? hc->last_offset : 0),
-                                   hc ? hc->epoch : cl->hub->history->epoch);
+                                   hc ? hc->epoch : h->epoch);
+    wsh_history_unlock(h);
     return send_buf(&c, &b, rc);
 }
 

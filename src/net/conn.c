@@ -23,6 +23,9 @@
  * handlers consume everything they can, so the tail only holds partial
  * pipelined requests. */
 #define MAX_TAIL (1024u * 1024u)
+/* Bytes a closing connection reads and discards before giving up on a
+ * graceful close. */
+#define MAX_LINGER_BYTES (256u * 1024u)
 /* Bytes read into the tail per readiness when one exists. */
 #define TAIL_READ 65536u
 
@@ -325,8 +328,17 @@ static void linger_read(wsh_conn_t *c)
     do {
         n = read(c->io.fd, buf, cap);
     } while (n < 0 && errno == EINTR);
-    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
-        return; /* drained and discarded */
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n > 0) {
+        /* Drained and discarded, but only so much: a peer that keeps
+         * flooding a closing connection is cut off instead of being read
+         * for the whole linger time. */
+        c->linger_bytes += (size_t)n;
+        if (c->linger_bytes > MAX_LINGER_BYTES)
+            wsh_conn_close(c);
+        return;
+    }
     if (n == 0 && c->out_cnt > 0) {
         /* The peer finished sending but our output is not all out yet: stop
          * reading (EOF would keep reporting readable) and keep flushing;

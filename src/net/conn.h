@@ -73,6 +73,7 @@ struct wsh_conn {
     uint32_t out_head, out_cnt, out_cap;
     uint32_t out_off;            /* bytes of the head frame already written */
     size_t out_bytes;            /* unsent bytes in the queue */
+    size_t linger_bytes;         /* input discarded while closing */
     wsh_buf_t tail;              /* unconsumed input, kept between reads */
     wsh_defer_t defer;
     struct sockaddr_storage peer;

@@ -53,8 +53,7 @@ void wsh_metrics_observe_latency_ns(uint64_t ns)
     WSH_METRIC_ADD(lat_sum_us, us);
 }
 
-/* Sum of one field over every registered thread. */
-static uint64_t sum_at(size_t offset)
+uint64_t wsh_metrics_total(size_t offset)
 {
     uint64_t total = 0;
     pthread_mutex_lock(&registry_lock);
@@ -63,7 +62,7 @@ static uint64_t sum_at(size_t offset)
     pthread_mutex_unlock(&registry_lock);
     return total;
 }
-#define SUM(field) sum_at(offsetof(wsh_metrics_t, field))
+#define SUM(field) WSH_METRICS_TOTAL(field)
 
 typedef struct simple {
     const char *name;
@@ -94,13 +93,13 @@ int wsh_metrics_render(wsh_buf_t *out)
     for (size_t i = 0; i < sizeof simple_metrics / sizeof simple_metrics[0] && !rc; i++) {
         const simple_t *s = &simple_metrics[i];
         rc = wsh_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", s->name, s->help, s->name, s->type,
-                             s->name, (unsigned long long)sum_at(s->offset));
+                             s->name, (unsigned long long)wsh_metrics_total(s->offset));
     }
     if (!rc)
         rc = wsh_buf_appendf(out, "# HELP wshub_ws_closes_total WebSocket close frames sent, by close code.\n"
                                   "# TYPE wshub_ws_closes_total counter\n");
     for (size_t i = 0; i <= WSH_METRICS_CLOSE_CODES && !rc; i++) {
-        uint64_t v = sum_at(offsetof(wsh_metrics_t, closes) + i * sizeof(wsh_counter_t));
+        uint64_t v = wsh_metrics_total(offsetof(wsh_metrics_t, closes) + i * sizeof(wsh_counter_t));
         if (i < WSH_METRICS_CLOSE_CODES)
             rc = wsh_buf_appendf(out, "wshub_ws_closes_total{code=\"%u\"} %llu\n", close_codes[i], (unsigned long long)v);
         else
@@ -112,7 +111,7 @@ int wsh_metrics_render(wsh_buf_t *out)
                                   "# TYPE wshub_publish_write_latency_seconds histogram\n");
     uint64_t cumulative = 0;
     for (size_t i = 0; i <= WSH_METRICS_LAT_BUCKETS && !rc; i++) {
-        cumulative += sum_at(offsetof(wsh_metrics_t, lat_buckets) + i * sizeof(wsh_counter_t));
+        cumulative += wsh_metrics_total(offsetof(wsh_metrics_t, lat_buckets) + i * sizeof(wsh_counter_t));
         if (i < WSH_METRICS_LAT_BUCKETS)
             rc = wsh_buf_appendf(out, "wshub_publish_write_latency_seconds_bucket{le=\"%g\"} %llu\n",
                                  (double)lat_bounds_us[i] / 1e6, (unsigned long long)cumulative);

@@ -5,6 +5,7 @@
 #define WSH_OBS_METRICS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -55,6 +56,10 @@ static inline void wsh_metric_add(wsh_counter_t *c, uint64_t n)
 #define WSH_METRIC_ADD(field, n) wsh_metric_add(&wsh_metrics_tls->field, (uint64_t)(n))
 #define WSH_METRIC_INC(field) WSH_METRIC_ADD(field, 1)
 #define WSH_METRIC_DEC(field) WSH_METRIC_ADD(field, (uint64_t)-1)
+
+/* Sum of one field over every registered thread (for /health and tests). */
+uint64_t wsh_metrics_total(size_t offset);
+#define WSH_METRICS_TOTAL(field) wsh_metrics_total(offsetof(wsh_metrics_t, field))
 
 /* Counts a close frame we sent with code. */
 void wsh_metrics_count_close(uint16_t code);

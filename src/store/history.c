@@ -10,10 +10,12 @@
 #include "core/clock.h"
 #include "core/list.h"
 
-wsh_history_t *wsh_history_new(void)
+wsh_history_t *wsh_history_new(bool is_shared)
 {
     wsh_history_t *h = wsh_xcalloc(1, sizeof *h);
     wsh_hmap_init(&h->chans);
+    h->is_shared = is_shared;
+    pthread_mutex_init(&h->lock, NULL);
     /* Without durable storage every restart loses history, so each process
      * lifetime is a new epoch: a client resuming with the old epoch learns
      * that its gap cannot be filled (PROTOCOL.md "Delivery model"). */
@@ -36,6 +38,7 @@ void wsh_history_free(wsh_history_t *h)
         n = next;
     }
     wsh_hmap_dispose(&h->chans);
+    pthread_mutex_destroy(&h->lock);
     free(h);
 }
 
@@ -50,7 +53,7 @@ wsh_history_chan_t *wsh_history_find(const wsh_history_t *h, const char *name, s
     return NULL;
 }
 
-wsh_history_chan_t *wsh_history_append(wsh_history_t *h, const char *name, size_t len, uint64_t ts)
+wsh_history_chan_t *wsh_history_get(wsh_history_t *h, const char *name, size_t len)
 {
     wsh_history_chan_t *c = wsh_history_find(h, name, len);
     if (!c) {
@@ -60,6 +63,23 @@ wsh_history_chan_t *wsh_history_append(wsh_history_t *h, const char *name, size_
         memcpy(c->epoch, h->epoch, sizeof c->epoch);
         wsh_hmap_insert(&h->chans, &c->node, wsh_hash_bytes(name, len));
     }
+    return c;
+}
+
+void wsh_history_release(wsh_history_t *h, wsh_history_chan_t *c)
+{
+    /* A published channel keeps its record so its offsets never restart; a
+     * channel only ever subscribed to leaves nothing behind, so subscribing
+     * to made-up names cannot grow the store. */
+    if (c->subscribers == 0 && c->last_offset == 0) {
+        wsh_hmap_remove(&h->chans, &c->node);
+        free(c);
+    }
+}
+
+wsh_history_chan_t *wsh_history_append(wsh_history_t *h, const char *name, size_t len, uint64_t ts)
+{
+    wsh_history_chan_t *c = wsh_history_get(h, name, len);
     c->last_offset++;
     c->last_ts = ts;
     return c;

@@ -31,7 +31,7 @@ static int setup(void **state)
     fixture_t *f = calloc(1, sizeof *f);
     f->opts.heartbeat_s = 25;
     f->opts.max_subscriptions = 1024;
-    f->history = wsh_history_new();
+    f->history = wsh_history_new(false);
     f->hub = wsh_hub_new(NULL, &f->opts, f->history);
     *state = f;
     return 0;

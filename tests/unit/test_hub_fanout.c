@@ -331,7 +331,7 @@ static void hubfx_init(hubfx_t *f, wsh_loop_t *loop)
 {
     f->opts.heartbeat_s = 25;
     f->opts.max_subscriptions = 1024;
-    f->history = wsh_history_new();
+    f->history = wsh_history_new(false);
     f->hub = wsh_hub_new(loop, &f->opts, f->history);
 }
 

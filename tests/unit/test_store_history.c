@@ -27,7 +27,7 @@ static void assert_epoch_format(const char *e)
 static void test_history_epoch_is_16_lowercase_hex(void **state)
 {
     (void)state;
-    wsh_history_t *h = wsh_history_new();
+    wsh_history_t *h = wsh_history_new(false);
     assert_epoch_format(h->epoch);
     wsh_history_free(h);
 }
@@ -36,8 +36,8 @@ static void test_history_each_instance_draws_a_new_epoch(void **state)
 {
     (void)state;
     /* 64 random bits: equal epochs by chance are out of the question. */
-    wsh_history_t *a = wsh_history_new();
-    wsh_history_t *b = wsh_history_new();
+    wsh_history_t *a = wsh_history_new(false);
+    wsh_history_t *b = wsh_history_new(false);
     assert_string_not_equal(a->epoch, b->epoch);
     wsh_history_free(a);
     wsh_history_free(b);
@@ -46,7 +46,7 @@ static void test_history_each_instance_draws_a_new_epoch(void **state)
 static void test_history_find_returns_null_for_a_channel_never_published(void **state)
 {
     (void)state;
-    wsh_history_t *h = wsh_history_new();
+    wsh_history_t *h = wsh_history_new(false);
     assert_null(wsh_history_find(h, "news", 4));
     wsh_history_append(h, "news", 4, 1);
     assert_null(wsh_history_find(h, "sports", 6));
@@ -56,7 +56,7 @@ static void test_history_find_returns_null_for_a_channel_never_published(void **
 static void test_history_first_offset_is_1_and_each_append_adds_one(void **state)
 {
     (void)state;
-    wsh_history_t *h = wsh_history_new();
+    wsh_history_t *h = wsh_history_new(false);
     wsh_history_chan_t *c = wsh_history_append(h, "news", 4, 1000);
     assert_non_null(c);
     assert_int_equal(c->last_offset, 1);
@@ -76,7 +76,7 @@ static void test_history_first_offset_is_1_and_each_append_adds_one(void **state
 static void test_history_channels_count_offsets_independently(void **state)
 {
     (void)state;
-    wsh_history_t *h = wsh_history_new();
+    wsh_history_t *h = wsh_history_new(false);
     assert_int_equal(wsh_history_append(h, "a", 1, 1)->last_offset, 1);
     assert_int_equal(wsh_history_append(h, "b", 1, 2)->last_offset, 1);
     assert_int_equal(wsh_history_append(h, "a", 1, 3)->last_offset, 2);
@@ -93,7 +93,7 @@ static void test_history_channels_count_offsets_independently(void **state)
 static void test_history_names_match_by_exact_bytes_and_length(void **state)
 {
     (void)state;
-    wsh_history_t *h = wsh_history_new();
+    wsh_history_t *h = wsh_history_new(false);
     wsh_history_append(h, "ab", 2, 1);
     /* A prefix, an extension and a different case are other channels. */
     assert_null(wsh_history_find(h, "a", 1));
@@ -111,7 +111,7 @@ static void test_history_names_match_by_exact_bytes_and_length(void **state)
 static void test_history_channel_records_carry_the_process_epoch(void **state)
 {
     (void)state;
-    wsh_history_t *h = wsh_history_new();
+    wsh_history_t *h = wsh_history_new(false);
     wsh_history_chan_t *a = wsh_history_append(h, "a", 1, 1);
     wsh_history_chan_t *b = wsh_history_append(h, "b/c:d@e.f-g_h", 13, 1);
     assert_epoch_format(a->epoch);
@@ -126,7 +126,7 @@ static void test_history_longest_names_are_kept_whole(void **state)
     char name[256];
     memset(name, 'x', 255);
     name[255] = '\0';
-    wsh_history_t *h = wsh_history_new();
+    wsh_history_t *h = wsh_history_new(false);
     wsh_history_chan_t *c = wsh_history_append(h, name, 255, 1);
     assert_int_equal(c->name_len, 255);
     assert_memory_equal(c->name, name, 256);
@@ -139,7 +139,7 @@ static void test_history_many_channels_keep_their_records_through_growth(void **
 {
     (void)state;
     enum { N = 5000 };
-    wsh_history_t *h = wsh_history_new();
+    wsh_history_t *h = wsh_history_new(false);
     wsh_history_chan_t **recs = calloc(N, sizeof *recs);
     char name[32];
     for (int i = 0; i < N; i++) {

@@ -1,0 +1,105 @@
+/* Per-worker inboxes for publishes made on other workers. */
+#include "hub/bus.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "hub/channel.h"
+#include "hub/fanout.h"
+#include "loop/loop.h"
+
+wsh_bus_t *wsh_bus_new(size_t hub_cnt)
+{
+    wsh_bus_t *bus = wsh_xcalloc(1, sizeof *bus);
+    bus->hub_cnt = hub_cnt;
+    bus->hubs = wsh_xcalloc(hub_cnt, sizeof *bus->hubs);
+    bus->inboxes = wsh_xcalloc(hub_cnt, sizeof *bus->inboxes);
+    for (size_t i = 0; i < hub_cnt; i++)
+        pthread_mutex_init(&bus->inboxes[i].lock, NULL);
+    return bus;
+}
+
+void wsh_bus_free(wsh_bus_t *bus)
+{
+    if (!bus)
+        return;
+    for (size_t i = 0; i < bus->hub_cnt; i++) {
+        wsh_inbox_t *in = &bus->inboxes[i];
+        for (size_t k = 0; k < in->cnt; k++)
+            wsh_msg_unref(in->items[k].msg);
+        free(in->items);
+        pthread_mutex_destroy(&in->lock);
+    }
+    free(bus->inboxes);
+    free(bus->hubs);
+    free(bus);
+}
+
+void wsh_bus_attach(wsh_bus_t *bus, size_t idx, wsh_hub_t *hub)
+{
+    bus->hubs[idx] = hub;
+    hub->bus = bus;
+    hub->bus_idx = idx;
+}
+
+uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_chan_t *hc)
+{
+    uint64_t wake = 0;
+    for (size_t i = 0; i < bus->hub_cnt; i++) {
+        wsh_msg_t *m = msg;
+        if (i != from) {
+            /* Each worker gets its own copy: refcounts stay single-threaded
+             * and no cache line is shared on the per-subscriber path. */
+            m = wsh_msg_new_copy(msg->data, msg->len);
+            m->pub_ns = msg->pub_ns;
+        }
+        wsh_inbox_t *in = &bus->inboxes[i];
+        pthread_mutex_lock(&in->lock);
+        if (in->cnt == in->cap) {
+            in->cap = in->cap ? in->cap * 2 : 64;
+            in->items = wsh_xrealloc(in->items, in->cap * sizeof *in->items);
+        }
+        in->items[in->cnt++] = (wsh_bus_entry_t){m, hc};
+        /* Only the first entry needs a wake-up: the owner drains them all. */
+        if (in->cnt == 1 && i != from && i < 64)
+            wake |= 1ull << i;
+        pthread_mutex_unlock(&in->lock);
+    }
+    return wake;
+}
+
+void wsh_bus_wake(wsh_bus_t *bus, uint64_t mask)
+{
+    for (size_t i = 0; i < bus->hub_cnt && mask; i++) {
+        if (mask & (1ull << i)) {
+            wsh_loop_wake(bus->hubs[i]->loop);
+            mask &= ~(1ull << i);
+        }
+    }
+}
+
+size_t wsh_bus_drain(wsh_hub_t *hub)
+{
+    wsh_inbox_t *in = &hub->bus->inboxes[hub->bus_idx];
+    size_t delivered = 0;
+    for (;;) {
+        /* Swap the batch out so publishers never wait on our fan-out. */
+        pthread_mutex_lock(&in->lock);
+        wsh_bus_entry_t *items = in->items;
+        size_t cnt = in->cnt;
+        in->items = NULL;
+        in->cnt = in->cap = 0;
+        pthread_mutex_unlock(&in->lock);
+        if (cnt == 0)
+            return delivered;
+        for (size_t k = 0; k < cnt; k++) {
+            wsh_history_chan_t *hc = items[k].hc;
+            wsh_channel_t *ch = wsh_channel_find(hub, hc->name, hc->name_len);
+            if (ch)
+                delivered += wsh_fanout_deliver(ch, items[k].msg);
+            wsh_msg_unref(items[k].msg);
+        }
+        free(items);
+    }
+}

@@ -1,0 +1,55 @@
+/* Cross-worker delivery: with several workers, each publish is numbered under
+ * the history lock and appended, in that same critical section, to every
+ * worker's inbox (its own included); each worker drains its inbox in order
+ * and fans out to its own subscribers. So every worker sees each channel's
+ * messages in offset order, exactly once. Not used with one worker. */
+#ifndef WSH_HUB_BUS_H
+#define WSH_HUB_BUS_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "core/msg.h"
+#include "hub/hub.h"
+#include "store/history.h"
+
+typedef struct wsh_bus_entry {
+    wsh_msg_t *msg;               /* the worker's own copy of the frame */
+    wsh_history_chan_t *hc;       /* the channel (published records are never freed) */
+} wsh_bus_entry_t;
+
+/* One worker's inbox: written by any worker under its lock, drained by its owner. */
+typedef struct wsh_inbox {
+    pthread_mutex_t lock;
+    wsh_bus_entry_t *items;
+    size_t cnt, cap;
+} wsh_inbox_t;
+
+/* Created by the server for N workers; each hub is attached before any
+ * worker runs. Freed after every worker stopped. */
+typedef struct wsh_bus {
+    size_t hub_cnt;
+    wsh_hub_t **hubs;
+    wsh_inbox_t *inboxes;
+} wsh_bus_t;
+
+wsh_bus_t *wsh_bus_new(size_t hub_cnt);
+/* Drops any undelivered entries and frees the bus. */
+void wsh_bus_free(wsh_bus_t *bus);
+/* Puts hub in slot idx and points the hub at the bus. */
+void wsh_bus_attach(wsh_bus_t *bus, size_t idx, wsh_hub_t *hub);
+
+/* Appends msg for channel hc to every inbox: the publisher's own inbox takes
+ * msg's reference, the others a copy each. Call with the history lock held,
+ * right after assigning the offset. Returns a bitmask of the workers whose
+ * inbox went from empty to non-empty (they need a wake-up). */
+uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_chan_t *hc);
+
+/* Wakes the loops in mask (without the lock held). */
+void wsh_bus_wake(wsh_bus_t *bus, uint64_t mask);
+
+/* Delivers everything in hub's inbox, in order, to hub's subscribers.
+ * Returns the number of subscriber deliveries. Runs on hub's thread only. */
+size_t wsh_bus_drain(wsh_hub_t *hub);
+
+#endif

@@ -1,0 +1,105 @@
+/* Route callbacks that compose http/, ws/ and hub/ (which do not know each other). */
+#include "routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "http/api.h"
+#include "http/response.h"
+#include "http/upgrade.h"
+#include "hub/client.h"
+#include "hub/proto.h"
+#include "obs/metrics.h"
+#include "ws/echo.h"
+
+static void route_health(wsh_http_x_t *x)
+{
+    wsh_worker_t *w = x->data;
+    wsh_server_t *srv = w->srv;
+    bool draining = atomic_load(&srv->is_draining);
+    char body[256];
+    int n = snprintf(body, sizeof body,
+                     "{\"status\":\"%s\",\"version\":\"" WSH_VERSION "\",\"uptime_s\":%llu,\"connections\":%llu,"
+                     "\"workers\":%zu}",
+                     draining ? "draining" : "ok",
+                     (unsigned long long)((wsh_clock_mono_ms() - srv->started_ms) / 1000),
+                     (unsigned long long)WSH_METRICS_TOTAL(conns_open), srv->worker_cnt);
+    /* Readiness: 503 while draining, so a load balancer stops sending. */
+    wsh_http_respond(x->conn, draining ? 503 : 200, "application/json", "Cache-Control: no-store\r\n", body,
+                     (size_t)n, x->keep_alive, x->is_head);
+}
+
+static void route_metrics(wsh_http_x_t *x)
+{
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    if (wsh_metrics_render(&b) < 0) {
+        wsh_http_respond_error(x->conn, 500, "internal_error", "out of memory", NULL, x->keep_alive);
+    } else {
+        wsh_http_respond(x->conn, 200, "text/plain; version=0.0.4; charset=utf-8", "Cache-Control: no-store\r\n",
+                         b.data, b.len, x->keep_alive, x->is_head);
+    }
+    wsh_buf_dispose(&b);
+}
+
+/* Checks the opening handshake and answers it; returns false after sending
+ * the error response. */
+static bool accept_upgrade(wsh_http_x_t *x)
+{
+    char accept[WSH_UPGRADE_ACCEPT_LEN];
+    const char *why = "bad handshake";
+    int rc = wsh_upgrade_check(x->req, accept, &why);
+    if (rc < 0) {
+        int status = wsh_err_http_status(rc);
+        /* RFC 6455 §4.4: a version we do not speak is answered with the one we do. */
+        const char *hdr = rc == WSH_EVERSION ? "Sec-WebSocket-Version: 13\r\n" : NULL;
+        wsh_log_info(x->conn->id, "handshake refused %d: %s", status, why);
+        wsh_http_respond_error(x->conn, status, wsh_err_name(rc), why, hdr, x->keep_alive);
+        return false;
+    }
+    wsh_http_respond_upgrade(x->conn, accept);
+    return true;
+}
+
+static void route_ws(wsh_http_x_t *x)
+{
+    wsh_worker_t *w = x->data;
+    if (!accept_upgrade(x))
+        return;
+    const wsh_http_header_t *h = wsh_http_req_header(x->req, "X-Client-Id");
+    wsh_client_t *cl = wsh_client_attach(w->hub, x->conn, &w->srv->ws_opts, h ? h->value.ptr : NULL,
+                                         h ? h->value.len : 0);
+    /* ?channels=a,b subscribes on connect; the list is bounded by the
+     * request head cap, so a buffer of that size always fits it. */
+    size_t cap = w->srv->cfg->max_head + 1;
+    char *list = wsh_xmalloc(cap);
+    long n = wsh_http_req_query(x->req, "channels", list, cap);
+    if (n > 0)
+        wsh_client_subscribe_list(cl, list, (size_t)n);
+    else if (n == -2)
+        wsh_proto_send_error(cl, "bad_request", "malformed channels= query", NULL, 0);
+    free(list);
+}
+
+static void route_echo(wsh_http_x_t *x)
+{
+    wsh_worker_t *w = x->data;
+    if (!accept_upgrade(x))
+        return;
+    wsh_log_debug(x->conn->id, "echo connection");
+    wsh_ws_start(x->conn, &w->srv->ws_opts, &wsh_echo_app, NULL);
+}
+
+void wsh_routes_register(wsh_worker_t *w)
+{
+    wsh_router_add(&w->router, "/health", false, WSH_M_GET, route_health, w);
+    wsh_router_add(&w->router, "/metrics", false, WSH_M_GET, route_metrics, w);
+    wsh_router_add(&w->router, "/ws", false, WSH_M_GET, route_ws, w);
+    if (w->srv->cfg->echo)
+        wsh_router_add(&w->router, "/echo", false, WSH_M_GET, route_echo, w);
+    wsh_api_register(&w->router, w->hub);
+}

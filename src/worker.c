@@ -1,0 +1,184 @@
+/* A worker's lifecycle: set-up, listening, accept, drain, teardown. */
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "hub/bus.h"
+#include "net/sock.h"
+#include "obs/metrics.h"
+#include "routes.h"
+
+/* Accepts per readiness: bounded so a connection storm cannot starve the
+ * connections already open. */
+#define ACCEPT_BATCH 64
+
+static void on_accept(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    wsh_worker_t *w = io->data;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage peer;
+        int fd = wsh_sock_accept(io->fd, &peer);
+        if (fd == -EAGAIN)
+            return;
+        if (fd < 0) {
+            /* EMFILE/ENFILE: out of descriptors. Log and let the next
+             * readiness retry rather than spin on the same error. */
+            wsh_log_warn(0, "accept failed: %s", strerror(-fd));
+            return;
+        }
+        wsh_conn_t *c = wsh_httpconn_accept(w->net, fd, &peer, &w->http_opts);
+        if (wsh_log_get_level() <= WSH_LOG_DEBUG) {
+            char addr[80];
+            wsh_sock_format(&peer, addr, sizeof addr);
+            wsh_log_debug(c->id, "accepted from %s on worker %zu", addr, w->idx);
+        }
+    }
+}
+
+/* Wake-ups carry two things: publishes from other workers, and a drain. */
+static void on_wake(wsh_loop_t *loop, void *data)
+{
+    (void)loop;
+    wsh_worker_t *w = data;
+    if (w->hub->bus)
+        wsh_bus_drain(w->hub);
+    if (atomic_load(&w->drain_requested) && !w->is_draining)
+        wsh_worker_drain(w);
+}
+
+/* Ends the loop once the drain has nothing left to wait for. */
+static bool check_drained(wsh_loop_t *loop, void *data)
+{
+    wsh_worker_t *w = data;
+    if (!w->is_draining || w->net->conn_cnt != 0)
+        return false;
+    /* Worker 0 owns the signals: it keeps its loop (and so a second
+     * SIGTERM's escape hatch) alive until every other worker has finished. */
+    if (w->idx == 0 && atomic_load(&w->srv->workers_done) < w->srv->worker_cnt - 1)
+        return false;
+    wsh_loop_stop(loop);
+    return false;
+}
+
+void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
+{
+    const wsh_config_t *cfg = srv->cfg;
+    memset(w, 0, sizeof *w);
+    w->srv = srv;
+    w->idx = idx;
+    w->loop = wsh_loop_new();
+    wsh_net_limits_t lim = {
+        .max_queue = cfg->max_queue,
+        .write_per_iter = 1u << 20,
+        .linger_ms = 2000,
+    };
+    w->net = wsh_net_new(w->loop, &lim, w);
+    w->hub = wsh_hub_new(w->loop, &srv->hub_opts, srv->history);
+    w->http_opts.lim.max_head = cfg->max_head;
+    w->http_opts.lim.max_headers = cfg->max_headers;
+    w->http_opts.lim.max_body = cfg->max_body;
+    w->http_opts.request_timeout_ms = cfg->request_timeout_ms;
+    w->http_opts.router = &w->router;
+    wsh_routes_register(w);
+    wsh_loop_set_wake_cb(w->loop, on_wake, w);
+    wsh_loop_add_before_sleep(w->loop, check_drained, w);
+    wsh_timer_init(&w->drain_timer, NULL, w);
+}
+
+int wsh_worker_listen(wsh_worker_t *w)
+{
+    wsh_server_t *srv = w->srv;
+    const wsh_config_t *cfg = srv->cfg;
+    for (size_t i = 0; i < cfg->listen_cnt; i++) {
+        wsh_hostport_t hp = cfg->listen[i];
+        /* Port 0 means "any free port" only once: later workers join the
+         * port worker 0 got, so SO_REUSEPORT shares one address. */
+        if (w->idx > 0) {
+            const struct sockaddr_storage *b = &srv->bound[i];
+            hp.port = ntohs(b->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)b)->sin6_port
+                                                     : ((const struct sockaddr_in *)b)->sin_port);
+        }
+        struct sockaddr_storage bound;
+        int fd = wsh_sock_listen(&hp, 1024, srv->worker_cnt > 1, &bound);
+        if (fd < 0) {
+            fprintf(stderr, "wshub: --listen: cannot listen on %s:%u: %s\n", hp.host, hp.port, strerror(-fd));
+            return -1;
+        }
+        if (w->idx == 0)
+            srv->bound[i] = bound;
+        wsh_listener_t *l = &w->listeners[w->listener_cnt++];
+        wsh_sock_format(&bound, l->addr, sizeof l->addr);
+        wsh_io_init(&l->io, fd, on_accept, w);
+        wsh_io_start(w->loop, &l->io, WSH_IO_READ);
+        if (w->idx == 0)
+            wsh_log_info(0, "listening addr=%s", l->addr);
+    }
+    return 0;
+}
+
+static void close_listeners(wsh_worker_t *w)
+{
+    for (size_t i = 0; i < w->listener_cnt; i++) {
+        wsh_io_stop(w->loop, &w->listeners[i].io);
+        close(w->listeners[i].io.fd);
+    }
+    w->listener_cnt = 0;
+}
+
+static void on_drain_timeout(wsh_timer_t *t)
+{
+    wsh_worker_t *w = t->data;
+    wsh_log_warn(0, "worker %zu drain timeout: %zu connections still open, closing them", w->idx,
+                 w->net->conn_cnt);
+    wsh_loop_stop(w->loop);
+}
+
+void wsh_worker_drain(wsh_worker_t *w)
+{
+    if (w->is_draining)
+        return;
+    w->is_draining = true;
+    close_listeners(w);
+    wsh_net_shutdown(w->net);
+    w->drain_timer.cb = on_drain_timeout;
+    wsh_loop_timer_start(w->loop, &w->drain_timer, w->srv->cfg->drain_timeout_ms);
+}
+
+void wsh_worker_request_drain(wsh_worker_t *w)
+{
+    atomic_store(&w->drain_requested, true);
+    wsh_loop_wake(w->loop);
+}
+
+void *wsh_worker_run(void *arg)
+{
+    wsh_worker_t *w = arg;
+    wsh_metrics_register();
+    wsh_loop_run(w->loop);
+    atomic_fetch_add(&w->srv->workers_done, 1);
+    wsh_loop_wake(w->srv->workers[0].loop);
+    return NULL;
+}
+
+void wsh_worker_dispose(wsh_worker_t *w)
+{
+    close_listeners(w);
+    /* Whatever the drain left open is closed now; one more iteration runs
+     * the deferred frees (and with them the clients' unsubscribes). */
+    wsh_list_t *pos, *tmp;
+    WSH_LIST_FOREACH_SAFE(pos, tmp, &w->net->conns) {
+        wsh_conn_close(WSH_CONTAINER_OF(pos, wsh_conn_t, link));
+    }
+    wsh_loop_timer_stop(w->loop, &w->drain_timer);
+    wsh_loop_run_once(w->loop, 0);
+    wsh_hub_free(w->hub);
+    wsh_net_free(w->net);
+    wsh_loop_free(w->loop);
+}
