@@ -180,6 +180,21 @@ static size_t count_header_raw(const wsh_http_parser_t *p, const char *name)
     return cnt;
 }
 
+/* True if a header named name has exactly value (case-insensitive), in the
+ * same partially built layout count_header_raw walks. */
+static bool header_raw_is(const wsh_http_parser_t *p, const char *name, const char *value)
+{
+    size_t off = p->req.url.len;
+    for (size_t i = 0; i < p->req.header_cnt; i++) {
+        const wsh_http_header_t *hd = &p->req.headers[i];
+        const char *base = (const char *)p->head.data + off;
+        if (span_ieq(base, hd->name.len, name) && span_ieq(base + hd->name.len, hd->value.len, value))
+            return true;
+        off += hd->name.len + hd->value.len;
+    }
+    return false;
+}
+
 static int on_headers_complete(llhttp_t *h)
 {
     wsh_http_parser_t *p = parser_of(h);
@@ -203,6 +218,10 @@ static int on_headers_complete(llhttp_t *h)
         if (h->content_length > 0 && wsh_buf_reserve(&p->req.body, (size_t)h->content_length))
             return fail_cb(p, WSH_ENOMEM);
     }
+    /* RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" waits for
+     * an interim 100 before sending its body; the connection sends it. */
+    p->wants_continue = h->http_minor == 1 && (h->flags & (F_CONTENT_LENGTH | F_CHUNKED)) &&
+                        header_raw_is(p, "expect", "100-continue");
     /* Pause at the exact end of the head, so that wsh_http_parser_feed can
      * count head and body bytes exactly whatever the split of the input. */
     return HPE_PAUSED;
@@ -418,6 +437,7 @@ void wsh_http_parser_next(wsh_http_parser_t *p)
     p->is_complete = false;
     p->has_started = false;
     p->is_head_done = false;
+    p->wants_continue = false;
     p->hstate = HS_NONE;
     p->mark = 0;
     p->head_seen = 0;

@@ -74,6 +74,7 @@ typedef struct wsh_http_parser {
     size_t head_seen;        /* raw bytes of the current head fed to llhttp */
     size_t body_seen;        /* raw bytes of the current body fed to llhttp (framing included) */
     bool is_head_done;       /* headers of the current request are complete */
+    bool wants_continue;     /* the head asked for "100 Continue" before its body */
     bool is_closed;          /* a request without keep-alive was completed: ignore the rest */
 } wsh_http_parser_t;
 

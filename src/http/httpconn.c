@@ -109,6 +109,14 @@ static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len)
         return len;
     }
     if (!req) {
+        if (h->parser.wants_continue) {
+            /* Sent once, when the head is in and the body is awaited. */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            h->parser.wants_continue = false;
+            wsh_msg_t *m = wsh_msg_new_copy(cont, sizeof cont - 1);
+            wsh_conn_send_force(c, m);
+            wsh_msg_unref(m);
+        }
         /* The request deadline counts from its first byte, not from when the
          * connection went idle. */
         if (!was_mid && wsh_http_parser_is_mid_request(&h->parser))
