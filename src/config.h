@@ -32,6 +32,8 @@ typedef struct wsh_config {
     uint64_t drain_timeout_ms;
     uint64_t close_timeout_ms; /* wait for the peer's close frame after ours */
     uint64_t workers;          /* event-loop threads; 0 = one per usable CPU */
+    uint64_t history_size;     /* messages retained per channel */
+    uint64_t history_ttl_ms;   /* retained messages older than this are dropped; 0 = no age limit */
 } wsh_config_t;
 
 /* Loads the configuration for `wshub serve` from argv (after the subcommand)

@@ -82,6 +82,8 @@ int wsh_server_run(const wsh_config_t *cfg)
     srv.hub_opts.max_subscriptions = (uint32_t)cfg->max_subscriptions;
     srv.worker_cnt = worker_count(cfg);
     srv.history = wsh_history_new(srv.worker_cnt > 1);
+    wsh_history_limits_t hl = {(uint32_t)cfg->history_size, cfg->history_ttl_ms};
+    wsh_history_set_limits(srv.history, &hl);
     srv.bus = srv.worker_cnt > 1 ? wsh_bus_new(srv.worker_cnt) : NULL;
     srv.workers = wsh_xcalloc(srv.worker_cnt, sizeof *srv.workers);
     wsh_metrics_register();

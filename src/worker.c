@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
+#include "store/history.h"
 #include "hub/bus.h"
 #include "net/sock.h"
 #include "obs/metrics.h"
@@ -67,6 +69,20 @@ static bool check_drained(wsh_loop_t *loop, void *data)
     return false;
 }
 
+/* Age-based retention must also empty channels nobody publishes to any
+ * more; appends only trim the channel they touch. */
+#define SWEEP_MS 10000
+
+static void on_sweep(wsh_timer_t *t)
+{
+    wsh_worker_t *w = t->data;
+    wsh_history_t *h = w->srv->history;
+    wsh_history_lock(h);
+    wsh_history_sweep(h, wsh_clock_wall_ms());
+    wsh_history_unlock(h);
+    wsh_loop_timer_start(w->loop, &w->sweep_timer, SWEEP_MS);
+}
+
 void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
 {
     const wsh_config_t *cfg = srv->cfg;
@@ -90,6 +106,9 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
     wsh_loop_set_wake_cb(w->loop, on_wake, w);
     wsh_loop_add_before_sleep(w->loop, check_drained, w);
     wsh_timer_init(&w->drain_timer, NULL, w);
+    wsh_timer_init(&w->sweep_timer, on_sweep, w);
+    if (idx == 0 && cfg->history_ttl_ms)
+        wsh_loop_timer_start(w->loop, &w->sweep_timer, SWEEP_MS);
 }
 
 int wsh_worker_listen(wsh_worker_t *w)
@@ -177,6 +196,7 @@ void wsh_worker_dispose(wsh_worker_t *w)
         wsh_conn_close(WSH_CONTAINER_OF(pos, wsh_conn_t, link));
     }
     wsh_loop_timer_stop(w->loop, &w->drain_timer);
+    wsh_loop_timer_stop(w->loop, &w->sweep_timer);
     wsh_loop_run_once(w->loop, 0);
     wsh_hub_free(w->hub);
     wsh_net_free(w->net);

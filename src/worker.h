@@ -42,6 +42,7 @@ typedef struct wsh_worker {
     _Atomic bool drain_requested; /* set by the signal owner, read on wake */
     bool is_draining;
     wsh_timer_t drain_timer;
+    wsh_timer_t sweep_timer;      /* worker 0: drops expired history */
 } wsh_worker_t;
 
 /* The process-wide pieces every worker reads (or locks). */

@@ -2,6 +2,7 @@
 #include "http/api.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -10,6 +11,7 @@
 #include "http/response.h"
 #include "hub/channel.h"
 #include "hub/fanout.h"
+#include "hub/replay.h"
 #include "ws/utf8.h"
 
 /* Channels one POST /api/publish may name. */
@@ -135,6 +137,46 @@ static void channel_info(wsh_http_x_t *x, const char *name, size_t len)
     reply_json(x, 200, &b, rc);
 }
 
+/* Reads an unsigned query parameter; returns 1 present, 0 absent, -1 after
+ * answering 400. */
+static int query_u64(wsh_http_x_t *x, const char *key, uint64_t *out)
+{
+    char v[32];
+    long n = wsh_http_req_query(x->req, key, v, sizeof v);
+    if (n == -1)
+        return 0;
+    char *end;
+    if (n <= 0 || v[0] < '0' || v[0] > '9' || (*out = strtoull(v, &end, 10), *end != '\0')) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "%s must be a non-negative integer", key);
+        reply_error(x, 400, "bad_request", msg);
+        return -1;
+    }
+    return 1;
+}
+
+/* GET /api/channels/{channel}/history?since=N&limit=M */
+static void channel_history(wsh_http_x_t *x, const char *name, size_t len)
+{
+    wsh_hub_t *hub = x->data;
+    uint64_t since = 0, limit = 100;
+    if (query_u64(x, "since", &since) < 0 || query_u64(x, "limit", &limit) < 0)
+        return;
+    if (limit > 1000)
+        limit = 1000;
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    int rc = wsh_buf_append(&b, "{", 1);
+    rc = rc ? rc : wsh_replay_history_json(hub, name, len, since, (uint32_t)limit, &b);
+    if (rc == WSH_ENOTFOUND) {
+        wsh_buf_dispose(&b);
+        reply_error(x, 404, "not_found", "no such channel");
+        return;
+    }
+    rc = rc ? rc : wsh_buf_append(&b, "}", 1);
+    reply_json(x, 200, &b, rc);
+}
+
 static void route_channel(wsh_http_x_t *x)
 {
     char name[WSH_CHANNEL_NAME_MAX + 1];
@@ -156,6 +198,13 @@ static void route_channel(wsh_http_x_t *x)
             return;
         }
         channel_info(x, name, (size_t)n);
+    } else if (strcmp(action, "history") == 0) {
+        if (!is_get) {
+            wsh_http_respond_error(x->conn, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n",
+                                   x->keep_alive);
+            return;
+        }
+        channel_history(x, name, (size_t)n);
     } else {
         reply_error(x, 404, "not_found", "no such endpoint");
     }

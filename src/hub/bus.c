@@ -43,7 +43,7 @@ void wsh_bus_attach(wsh_bus_t *bus, size_t idx, wsh_hub_t *hub)
     hub->bus_idx = idx;
 }
 
-uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_chan_t *hc)
+uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_chan_t *hc, uint64_t offset)
 {
     uint64_t wake = 0;
     for (size_t i = 0; i < bus->hub_cnt; i++) {
@@ -60,7 +60,7 @@ uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_c
             in->cap = in->cap ? in->cap * 2 : 64;
             in->items = wsh_xrealloc(in->items, in->cap * sizeof *in->items);
         }
-        in->items[in->cnt++] = (wsh_bus_entry_t){m, hc};
+        in->items[in->cnt++] = (wsh_bus_entry_t){m, hc, offset};
         /* Only the first entry needs a wake-up: the owner drains them all. */
         if (in->cnt == 1 && i != from && i < 64)
             wake |= 1ull << i;
@@ -97,7 +97,7 @@ size_t wsh_bus_drain(wsh_hub_t *hub)
             wsh_history_chan_t *hc = items[k].hc;
             wsh_channel_t *ch = wsh_channel_find(hub, hc->name, hc->name_len);
             if (ch)
-                delivered += wsh_fanout_deliver(ch, items[k].msg);
+                delivered += wsh_fanout_deliver(ch, items[k].msg, items[k].offset);
             wsh_msg_unref(items[k].msg);
         }
         free(items);

@@ -16,6 +16,7 @@
 typedef struct wsh_bus_entry {
     wsh_msg_t *msg;               /* the worker's own copy of the frame */
     wsh_history_chan_t *hc;       /* the channel (published records are never freed) */
+    uint64_t offset;
 } wsh_bus_entry_t;
 
 /* One worker's inbox: written by any worker under its lock, drained by its owner. */
@@ -43,7 +44,7 @@ void wsh_bus_attach(wsh_bus_t *bus, size_t idx, wsh_hub_t *hub);
  * msg's reference, the others a copy each. Call with the history lock held,
  * right after assigning the offset. Returns a bitmask of the workers whose
  * inbox went from empty to non-empty (they need a wake-up). */
-uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_chan_t *hc);
+uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_chan_t *hc, uint64_t offset);
 
 /* Wakes the loops in mask (without the lock held). */
 void wsh_bus_wake(wsh_bus_t *bus, uint64_t mask);

@@ -50,14 +50,13 @@ static wsh_sub_t *find_sub(const wsh_hub_t *hub, const wsh_client_t *cl, const w
     return NULL;
 }
 
-int wsh_channel_subscribe(wsh_hub_t *hub, wsh_client_t *cl, const char *name, size_t len)
+int wsh_channel_subscribe_locked(wsh_hub_t *hub, wsh_client_t *cl, const char *name, size_t len)
 {
     wsh_channel_t *ch = wsh_channel_find(hub, name, len);
     if (ch && find_sub(hub, cl, ch))
         return 1;
     if (cl->sub_cnt >= hub->opts->max_subscriptions)
         return WSH_EPOLICY;
-    wsh_history_lock(hub->history);
     if (!ch) {
         ch = wsh_xcalloc(1, sizeof *ch + len + 1);
         memcpy(ch->name, name, len);
@@ -69,7 +68,6 @@ int wsh_channel_subscribe(wsh_hub_t *hub, wsh_client_t *cl, const char *name, si
      * record, not with each worker's local channel. */
     if (ch->hc->subscribers++ == 0)
         WSH_METRIC_INC(channels);
-    wsh_history_unlock(hub->history);
     if (ch->sub_cnt == ch->sub_cap) {
         ch->sub_cap = ch->sub_cap ? ch->sub_cap * 2 : 4;
         ch->subs = wsh_xrealloc(ch->subs, ch->sub_cap * sizeof *ch->subs);
@@ -84,6 +82,14 @@ int wsh_channel_subscribe(wsh_hub_t *hub, wsh_client_t *cl, const char *name, si
     cl->sub_cnt++;
     WSH_METRIC_INC(subscriptions);
     return 0;
+}
+
+int wsh_channel_subscribe(wsh_hub_t *hub, wsh_client_t *cl, const char *name, size_t len)
+{
+    wsh_history_lock(hub->history);
+    int rc = wsh_channel_subscribe_locked(hub, cl, name, len);
+    wsh_history_unlock(hub->history);
+    return rc;
 }
 
 static void drop_sub(wsh_hub_t *hub, wsh_sub_t *s)
@@ -114,6 +120,12 @@ static void drop_sub(wsh_hub_t *hub, wsh_sub_t *s)
         ch->sub_cap /= 2;
         ch->subs = wsh_xrealloc(ch->subs, ch->sub_cap * sizeof *ch->subs);
     }
+}
+
+wsh_sub_t *wsh_channel_find_sub(const wsh_hub_t *hub, const wsh_client_t *cl, const char *name, size_t len)
+{
+    wsh_channel_t *ch = wsh_channel_find(hub, name, len);
+    return ch ? find_sub(hub, cl, ch) : NULL;
 }
 
 int wsh_channel_unsubscribe(wsh_hub_t *hub, wsh_client_t *cl, const char *name, size_t len)

@@ -25,6 +25,7 @@ typedef struct wsh_sub {
     struct wsh_client *client;
     struct wsh_channel *ch;
     uint32_t idx;              /* position in ch->subs */
+    uint64_t skip_through;     /* offsets up to this were sent at subscribe time (snapshot or replay) */
     wsh_list_t client_link;    /* in client->subs */
 } wsh_sub_t;
 
@@ -49,6 +50,13 @@ wsh_channel_t *wsh_channel_find(const wsh_hub_t *hub, const char *name, size_t l
  * subscription, 1 when cl already was subscribed (idempotent), or
  * WSH_EPOLICY when cl already holds max_subscriptions. */
 int wsh_channel_subscribe(wsh_hub_t *hub, struct wsh_client *cl, const char *name, size_t len);
+
+/* The same with the history lock already held by the caller (recovery
+ * registers the subscription and snapshots the channel atomically). */
+int wsh_channel_subscribe_locked(wsh_hub_t *hub, struct wsh_client *cl, const char *name, size_t len);
+
+/* cl's subscription to name, or NULL. */
+wsh_sub_t *wsh_channel_find_sub(const wsh_hub_t *hub, const struct wsh_client *cl, const char *name, size_t len);
 
 /* Unsubscribes cl from name: 0, or WSH_ENOTFOUND when it was not subscribed. */
 int wsh_channel_unsubscribe(wsh_hub_t *hub, struct wsh_client *cl, const char *name, size_t len);

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "hub/channel.h"
 #include "hub/proto.h"
+#include "hub/replay.h"
 #include "obs/metrics.h"
 #include "ws/frame.h"
 
@@ -105,11 +106,11 @@ void wsh_client_subscribe_list(wsh_client_t *cl, const char *list, size_t len)
                                  NULL, 0);
             continue;
         }
-        if (wsh_channel_subscribe(cl->hub, cl, name, n) == WSH_EPOLICY) {
+        wsh_resume_t none = {0};
+        if (wsh_replay_subscribe(cl, name, n, &none, NULL, 0) == WSH_EPOLICY) {
             wsh_proto_send_error(cl, "limit_exceeded", "too many subscriptions", NULL, 0);
             return;
         }
-        wsh_proto_send_subscribed(cl, NULL, 0, name, n);
     }
 }
 

@@ -51,14 +51,19 @@ wsh_msg_t *wsh_fanout_build(const wsh_publish_t *p, uint64_t offset, uint64_t ts
     return m;
 }
 
-size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg)
+size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg, uint64_t offset)
 {
     size_t n = 0;
     /* A send that overflows a queue closes that connection asynchronously;
      * the subscription array is only changed when the close completes, after
      * this loop, so iterating it here is safe. */
     for (uint32_t i = 0; i < ch->sub_cnt; i++) {
-        wsh_ws_t *ws = ch->subs[i]->client->ws;
+        wsh_sub_t *s = ch->subs[i];
+        /* A subscriber that just recovered already got this offset from
+         * history (docs/delivery.md, "the seam"). */
+        if (offset <= s->skip_through)
+            continue;
+        wsh_ws_t *ws = s->client->ws;
         /* A subscriber already closing stays in the array until its close
          * completes; it is not sent to and not counted. */
         if (ws->is_close_sent || !wsh_conn_is_open(ws->conn))
@@ -81,7 +86,7 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
      * several, another worker may have subscribers, so it is always built. */
     wsh_channel_t *ch = hub->bus ? NULL : wsh_channel_find(hub, p->channel, p->channel_len);
     wsh_msg_t *m = NULL;
-    if (hub->bus || ch) {
+    if (hub->bus || ch || h->lim.max_count) {
         /* Built with the offset about to be assigned, before assigning it: a
          * frame that cannot be built must not leave a gap in the offsets. */
         m = wsh_fanout_build(p, hc->last_offset + 1, ts);
@@ -94,12 +99,14 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
     }
     hc->last_offset++;
     hc->last_ts = ts;
+    if (m)
+        wsh_history_retain(h, hc, m, ts);
     out->offset = hc->last_offset;
     out->ts = ts;
     out->delivered = 0;
     /* Posting under the same lock that numbered the message is what keeps
      * every worker's inbox in offset order. */
-    uint64_t wake = hub->bus ? wsh_bus_post(hub->bus, hub->bus_idx, m, hc) : 0;
+    uint64_t wake = hub->bus ? wsh_bus_post(hub->bus, hub->bus_idx, m, hc, out->offset) : 0;
     wsh_history_unlock(h);
     WSH_METRIC_INC(published);
     if (hub->bus) {
@@ -108,7 +115,8 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
          * workers numbered before it. */
         out->delivered = wsh_bus_drain(hub);
     } else if (m) {
-        out->delivered = wsh_fanout_deliver(ch, m);
+        if (ch)
+            out->delivered = wsh_fanout_deliver(ch, m, out->offset);
         wsh_msg_unref(m);
     }
     return 0;

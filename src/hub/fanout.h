@@ -35,10 +35,11 @@ typedef struct wsh_published {
  * not fit a frame we can allocate (the caller answers too_large). */
 wsh_msg_t *wsh_fanout_build(const wsh_publish_t *p, uint64_t offset, uint64_t ts);
 
-/* Queues msg on every subscriber of ch; returns how many took it. A
- * subscriber whose queue is full is closed with 4008 by the transport and
- * the others are unaffected. */
-size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg);
+/* Queues msg (the message `offset` of ch) on every subscriber of ch that has
+ * not already received that offset through recovery; returns how many took
+ * it. A subscriber whose queue is full is closed with 4008 by the transport
+ * and the others are unaffected. */
+size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg, uint64_t offset);
 
 /* Assigns the next offset of p->channel, builds the frame once and delivers
  * it to this hub's subscribers. 0, or WSH_ETOOBIG when the frame cannot be

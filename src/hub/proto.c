@@ -11,6 +11,7 @@
 #include "http/json_escape.h"
 #include "hub/channel.h"
 #include "hub/fanout.h"
+#include "hub/replay.h"
 
 /* Tokens recorded per command: the root object and its direct members. */
 #define CMD_TOKENS 64
@@ -104,21 +105,20 @@ static int send_buf(const cmd_t *c, wsh_buf_t *b, int rc)
     return 0;
 }
 
-int wsh_proto_send_subscribed(wsh_client_t *cl, const char *id, size_t id_len, const char *channel, size_t len)
+/* Reads an optional unsigned integer field; returns 1 when present, 0 when
+ * absent, -1 after replying bad_request. */
+static int get_u64_field(const cmd_t *c, const char *key, uint64_t *out)
 {
-    wsh_history_t *h = cl->hub->history;
-    cmd_t c = {cl, NULL, NULL, id, id_len};
-    wsh_buf_t b;
-    wsh_buf_init(&b);
-    int rc = wsh_buf_appendf(&b, "{\"type\":\"subscribed\"");
-    rc = rc ? rc : append_id(&b, &c);
-    wsh_history_lock(h);
-    wsh_history_chan_t *hc = wsh_history_find(h, channel, len);
-    rc = rc ? rc : wsh_buf_appendf(&b, ",\"channel\":\"%.*s\",\"offset\":%llu,\"epoch\":\"%s\",\"recovered\":false}",
-                                   (int)len, channel, (unsigned long long)(hc ? hc->last_offset : 0),
-                                   hc ? hc->epoch : h->epoch);
-    wsh_history_unlock(h);
-    return send_buf(&c, &b, rc);
+    int t = wsh_json_obj_get(c->s, c->toks, 0, key);
+    if (t < 0)
+        return 0;
+    if (wsh_json_get_u64(c->s, &c->toks[t], out) < 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "\"%s\" must be a non-negative integer", key);
+        reply_error(c, "bad_request", msg);
+        return -1;
+    }
+    return 1;
 }
 
 static int handle_subscribe(const cmd_t *c)
@@ -127,14 +127,57 @@ static int handle_subscribe(const cmd_t *c)
     long n = get_channel(c, name);
     if (n < 0)
         return 0;
-    int rc = wsh_channel_subscribe(c->cl->hub, c->cl, name, (size_t)n);
-    if (rc == WSH_EPOLICY) {
+    wsh_resume_t r = {0};
+    int rc;
+    if ((rc = get_u64_field(c, "since", &r.since)) < 0)
+        return 0;
+    r.has_since = rc;
+    if ((rc = get_u64_field(c, "since_ts", &r.since_ts)) < 0)
+        return 0;
+    r.has_since_ts = rc;
+    if (get_u64_field(c, "history", &r.history) < 0)
+        return 0;
+    int e = wsh_json_obj_get(c->s, c->toks, 0, "epoch");
+    if (e >= 0) {
+        if (c->toks[e].type != WSH_JSON_STRING)
+            return reply_error(c, "bad_request", "\"epoch\" must be a string");
+        r.epoch = c->s + c->toks[e].start + 1;
+        r.epoch_len = c->toks[e].end - c->toks[e].start - 2;
+    }
+    if (wsh_replay_subscribe(c->cl, name, (size_t)n, &r, c->id, c->id_len) == WSH_EPOLICY) {
         char msg[96];
         snprintf(msg, sizeof msg, "a connection may hold at most %u subscriptions",
                  c->cl->hub->opts->max_subscriptions);
         return reply_error(c, "limit_exceeded", msg);
     }
-    return wsh_proto_send_subscribed(c->cl, c->id, c->id_len, name, (size_t)n);
+    return 0;
+}
+
+static int handle_history(const cmd_t *c)
+{
+    char name[WSH_CHANNEL_NAME_MAX + 1];
+    long n = get_channel(c, name);
+    if (n < 0)
+        return 0;
+    uint64_t since = 0, limit = 100;
+    if (get_u64_field(c, "since", &since) < 0 || get_u64_field(c, "limit", &limit) < 0)
+        return 0;
+    if (limit > 1000)
+        limit = 1000;
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    int rc = wsh_buf_appendf(&b, "{\"type\":\"history\"");
+    rc = rc ? rc : append_id(&b, c);
+    rc = rc ? rc : wsh_buf_append(&b, ",", 1);
+    if (!rc) {
+        rc = wsh_replay_history_json(c->cl->hub, name, (size_t)n, since, (uint32_t)limit, &b);
+        if (rc == WSH_ENOTFOUND) {
+            wsh_buf_dispose(&b);
+            return reply_error(c, "not_found", "no such channel");
+        }
+    }
+    rc = rc ? rc : wsh_buf_append(&b, "}", 1);
+    return send_buf(c, &b, rc);
 }
 
 static int handle_unsubscribe(const cmd_t *c)
@@ -191,6 +234,7 @@ static const command_t commands[] = {
     {"subscribe", handle_subscribe},
     {"unsubscribe", handle_unsubscribe},
     {"publish", handle_publish},
+    {"history", handle_history},
 };
 
 int wsh_proto_handle(wsh_client_t *cl, const char *s, size_t len)

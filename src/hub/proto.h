@@ -16,9 +16,4 @@ int wsh_proto_handle(wsh_client_t *cl, const char *s, size_t len);
  * the raw JSON of the request's id (NULL/0 when it had none). */
 int wsh_proto_send_error(wsh_client_t *cl, const char *code, const char *message, const char *id, size_t id_len);
 
-/* Sends `subscribed` for channel (offset and epoch from the history); id is
- * the raw JSON of the request id or NULL. Used by subscribe and by
- * `?channels=` on connect. */
-int wsh_proto_send_subscribed(wsh_client_t *cl, const char *id, size_t id_len, const char *channel, size_t len);
-
 #endif

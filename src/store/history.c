@@ -34,12 +34,124 @@ void wsh_history_free(wsh_history_t *h)
     wsh_hnode_t *n = wsh_hmap_iter(&h->chans, &pos, NULL);
     while (n) {
         wsh_hnode_t *next = wsh_hmap_iter(&h->chans, &pos, n);
-        free(WSH_CONTAINER_OF(n, wsh_history_chan_t, node));
+        wsh_history_chan_t *c = WSH_CONTAINER_OF(n, wsh_history_chan_t, node);
+        for (uint32_t i = 0; i < c->ring_cnt; i++)
+            wsh_msg_unref(c->ring[(c->ring_head + i) % c->ring_cap].frame);
+        free(c->ring);
+        free(c);
         n = next;
     }
     wsh_hmap_dispose(&h->chans);
     pthread_mutex_destroy(&h->lock);
     free(h);
+}
+
+void wsh_history_set_limits(wsh_history_t *h, const wsh_history_limits_t *lim)
+{
+    h->lim = *lim;
+}
+
+static void drop_oldest(wsh_history_chan_t *c)
+{
+    wsh_history_entry_t *e = &c->ring[c->ring_head];
+    c->evicted_offset = e->offset;
+    c->evicted_ts = e->ts;
+    wsh_msg_unref(e->frame);
+    c->ring_head = (c->ring_head + 1) % c->ring_cap;
+    c->ring_cnt--;
+}
+
+void wsh_history_trim(wsh_history_t *h, wsh_history_chan_t *c, uint64_t now_ms)
+{
+    while (c->ring_cnt > h->lim.max_count)
+        drop_oldest(c);
+    if (h->lim.max_age_ms && now_ms > h->lim.max_age_ms) {
+        uint64_t cutoff = now_ms - h->lim.max_age_ms;
+        while (c->ring_cnt && c->ring[c->ring_head].ts < cutoff)
+            drop_oldest(c);
+    }
+    if (c->ring_cnt == 0 && c->ring) {
+        /* An idle channel gives its ring back. */
+        free(c->ring);
+        c->ring = NULL;
+        c->ring_cap = c->ring_head = 0;
+    }
+}
+
+void wsh_history_retain(wsh_history_t *h, wsh_history_chan_t *c, wsh_msg_t *frame, uint64_t ts)
+{
+    if (h->lim.max_count == 0) {
+        c->evicted_offset = c->last_offset;
+        c->evicted_ts = ts;
+        return;
+    }
+    if (c->ring_cnt == c->ring_cap) {
+        /* Grow geometrically up to max_count, unrolling so head is 0. */
+        uint32_t cap = c->ring_cap ? c->ring_cap * 2 : 8;
+        if (cap > h->lim.max_count + 1)
+            cap = h->lim.max_count + 1;
+        if (cap <= c->ring_cnt) {
+            drop_oldest(c);
+        } else {
+            wsh_history_entry_t *r = wsh_xmalloc(cap * sizeof *r);
+            for (uint32_t i = 0; i < c->ring_cnt; i++)
+                r[i] = c->ring[(c->ring_head + i) % c->ring_cap];
+            free(c->ring);
+            c->ring = r;
+            c->ring_cap = cap;
+            c->ring_head = 0;
+        }
+    }
+    wsh_msg_t *own;
+    if (h->is_shared) {
+        /* Another thread may later replay or evict it: the store's copy has
+         * a refcount only ever touched under the store's lock. */
+        own = wsh_msg_new_copy(frame->data, frame->len);
+    } else {
+        own = wsh_msg_ref(frame);
+    }
+    c->ring[(c->ring_head + c->ring_cnt) % c->ring_cap] = (wsh_history_entry_t){c->last_offset, ts, own};
+    c->ring_cnt++;
+    wsh_history_trim(h, c, ts);
+}
+
+size_t wsh_history_sweep(wsh_history_t *h, uint64_t now_ms)
+{
+    size_t dropped = 0, pos = 0;
+    wsh_hnode_t *n = wsh_hmap_iter(&h->chans, &pos, NULL);
+    while (n) {
+        wsh_hnode_t *next = wsh_hmap_iter(&h->chans, &pos, n);
+        wsh_history_chan_t *c = WSH_CONTAINER_OF(n, wsh_history_chan_t, node);
+        uint32_t before = c->ring_cnt;
+        wsh_history_trim(h, c, now_ms);
+        dropped += before - c->ring_cnt;
+        n = next;
+    }
+    return dropped;
+}
+
+bool wsh_history_covers(const wsh_history_chan_t *c, uint64_t since)
+{
+    return since <= c->last_offset && since >= c->evicted_offset;
+}
+
+uint32_t wsh_history_first_after(const wsh_history_chan_t *c, uint64_t since)
+{
+    /* Offsets in the ring are consecutive, so this is arithmetic. */
+    if (c->ring_cnt == 0)
+        return 0;
+    uint64_t oldest = c->ring[c->ring_head].offset;
+    if (since < oldest)
+        return 0;
+    uint64_t k = since - oldest + 1;
+    return k > c->ring_cnt ? c->ring_cnt : (uint32_t)k;
+}
+
+wsh_msg_t *wsh_history_frame_for_caller(const wsh_history_t *h, const wsh_history_entry_t *e)
+{
+    if (!h->is_shared)
+        return wsh_msg_ref(e->frame);
+    return wsh_msg_new_copy(e->frame->data, e->frame->len);
 }
 
 wsh_history_chan_t *wsh_history_find(const wsh_history_t *h, const char *name, size_t len)
@@ -73,6 +185,7 @@ void wsh_history_release(wsh_history_t *h, wsh_history_chan_t *c)
      * to made-up names cannot grow the store. */
     if (c->subscribers == 0 && c->last_offset == 0) {
         wsh_hmap_remove(&h->chans, &c->node);
+        free(c->ring);
         free(c);
     }
 }

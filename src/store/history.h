@@ -13,9 +13,24 @@
 #include <stdint.h>
 
 #include "core/hmap.h"
+#include "core/msg.h"
 
 /* An epoch is 16 lowercase hex characters (64 random bits). */
 #define WSH_EPOCH_LEN 16
+
+/* One retained message: its `message` frame, exactly as sent to
+ * subscribers, so a replay re-sends the same bytes. */
+typedef struct wsh_history_entry {
+    uint64_t offset;
+    uint64_t ts;
+    wsh_msg_t *frame;   /* owned by the store (a reference or a private copy) */
+} wsh_history_entry_t;
+
+/* Retention applied to every channel (per-prefix rules come later). */
+typedef struct wsh_history_limits {
+    uint32_t max_count;   /* messages kept per channel; 0 = keep none */
+    uint64_t max_age_ms;  /* messages older than this are dropped; 0 = no age limit */
+} wsh_history_limits_t;
 
 /* One channel's record. Created by wsh_history_get/append; a record that was
  * never published to is freed by wsh_history_release once no subscriber
@@ -26,6 +41,10 @@ typedef struct wsh_history_chan {
     uint64_t last_offset;
     uint64_t last_ts;
     uint32_t subscribers;   /* across all workers */
+    wsh_history_entry_t *ring; /* retained messages, oldest at ring_head */
+    uint32_t ring_cap, ring_head, ring_cnt;
+    uint64_t evicted_offset; /* highest offset no longer retained (0: nothing lost yet) */
+    uint64_t evicted_ts;     /* its timestamp */
     char epoch[WSH_EPOCH_LEN + 1];
     uint16_t name_len;
     char name[];
@@ -36,12 +55,15 @@ typedef struct wsh_history {
     wsh_hmap_t chans;
     char epoch[WSH_EPOCH_LEN + 1]; /* epoch of every channel created by this process */
     bool is_shared;                /* more than one worker: lock for real */
+    wsh_history_limits_t lim;
     pthread_mutex_t lock;
 } wsh_history_t;
 
 /* is_shared: several threads use the store, so wsh_history_lock takes a
  * mutex; with one worker it costs nothing. */
 wsh_history_t *wsh_history_new(bool is_shared);
+/* Sets the retention (default: keep nothing). */
+void wsh_history_set_limits(wsh_history_t *h, const wsh_history_limits_t *lim);
 void wsh_history_free(wsh_history_t *h);
 
 /* Every other call requires the lock held (or a single-threaded store). */
@@ -62,6 +84,35 @@ wsh_history_chan_t *wsh_history_find(const wsh_history_t *h, const char *name, s
 wsh_history_chan_t *wsh_history_get(wsh_history_t *h, const char *name, size_t len);
 /* Frees c if it has no subscribers and was never published to. */
 void wsh_history_release(wsh_history_t *h, wsh_history_chan_t *c);
+
+/* Retains frame as the message c->last_offset (just assigned) at ts, then
+ * trims c to the limits. The store takes its own reference, or a private
+ * copy when shared between threads. No-op when max_count is 0. */
+void wsh_history_retain(wsh_history_t *h, wsh_history_chan_t *c, wsh_msg_t *frame, uint64_t ts);
+
+/* Drops c's messages past the count or age limit (now_ms is wall time). */
+void wsh_history_trim(wsh_history_t *h, wsh_history_chan_t *c, uint64_t now_ms);
+
+/* Trims every channel; returns how many messages were dropped. For a
+ * periodic sweep so idle channels do not keep expired messages. */
+size_t wsh_history_sweep(wsh_history_t *h, uint64_t now_ms);
+
+/* True if every message after `since` is still retained (nothing after it
+ * was evicted and since is not ahead of the channel). */
+bool wsh_history_covers(const wsh_history_chan_t *c, uint64_t since);
+
+/* Index in c's ring of the first message with offset > since (ring_cnt if none). */
+uint32_t wsh_history_first_after(const wsh_history_chan_t *c, uint64_t since);
+
+/* The i-th retained message, oldest first (i < ring_cnt). */
+static inline const wsh_history_entry_t *wsh_history_at(const wsh_history_chan_t *c, uint32_t i)
+{
+    return &c->ring[(c->ring_head + i) % c->ring_cap];
+}
+
+/* A frame for the caller's thread holding the same bytes as e->frame: a new
+ * reference when the store is not shared, else a copy. */
+wsh_msg_t *wsh_history_frame_for_caller(const wsh_history_t *h, const wsh_history_entry_t *e);
 
 /* Assigns the next offset of channel name (creating its record first) and
  * records ts. Returns the record; its last_offset is the new message's offset
