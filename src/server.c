@@ -16,6 +16,7 @@
 #include "hub/bus.h"
 #include "obs/metrics.h"
 #include "store/history.h"
+#include "store/journal.h"
 #include "worker.h"
 
 static int prepare_data_dir(const char *dir)
@@ -81,26 +82,43 @@ int wsh_server_run(const wsh_config_t *cfg)
     srv.hub_opts.heartbeat_s = (uint32_t)((cfg->heartbeat_ms + 999) / 1000);
     srv.hub_opts.max_subscriptions = (uint32_t)cfg->max_subscriptions;
     srv.worker_cnt = worker_count(cfg);
-    srv.history = wsh_history_new(srv.worker_cnt > 1);
+    /* The journal's thread shares the history with the workers, and hands
+     * committed messages to them through the bus, even with one worker. */
+    bool shared = srv.worker_cnt > 1 || cfg->data_dir;
+    srv.history = wsh_history_new(shared);
     wsh_history_limits_t hl = {(uint32_t)cfg->history_size, cfg->history_ttl_ms};
     wsh_history_set_limits(srv.history, &hl);
-    srv.bus = srv.worker_cnt > 1 ? wsh_bus_new(srv.worker_cnt) : NULL;
+    if (cfg->data_dir) {
+        char err[512];
+        srv.journal = wsh_journal_open(cfg->data_dir, srv.history, err, sizeof err);
+        if (!srv.journal) {
+            fprintf(stderr, "wshub: --data-dir: %s\n", err);
+            wsh_history_free(srv.history);
+            return 2;
+        }
+    }
+    srv.bus = shared ? wsh_bus_new(srv.worker_cnt, srv.history) : NULL;
     srv.workers = wsh_xcalloc(srv.worker_cnt, sizeof *srv.workers);
     wsh_metrics_register();
     for (size_t i = 0; i < srv.worker_cnt; i++) {
         wsh_worker_init(&srv.workers[i], &srv, i);
         if (srv.bus)
             wsh_bus_attach(srv.bus, i, srv.workers[i].hub);
+        srv.workers[i].hub->journal = srv.journal;
     }
     /* Signals are blocked before any thread starts, so only worker 0's
      * signalfd ever receives them. */
     wsh_loop_signal_start(srv.workers[0].loop, SIGTERM, on_signal, &srv);
     wsh_loop_signal_start(srv.workers[0].loop, SIGINT, on_signal, &srv);
     int exit_code = 0;
+    if (srv.journal && wsh_journal_start(srv.journal, wsh_bus_on_commit, srv.bus) < 0) {
+        fprintf(stderr, "wshub: --data-dir: cannot start the journal thread\n");
+        exit_code = 2;
+    }
     size_t listening = 0;
-    while (listening < srv.worker_cnt && wsh_worker_listen(&srv.workers[listening]) == 0)
+    while (exit_code == 0 && listening < srv.worker_cnt && wsh_worker_listen(&srv.workers[listening]) == 0)
         listening++;
-    if (listening < srv.worker_cnt) {
+    if (exit_code || listening < srv.worker_cnt) {
         exit_code = 2;
     } else {
         wsh_log_info(0, "wshub " WSH_VERSION " ready workers=%zu", srv.worker_cnt);
@@ -122,6 +140,11 @@ int wsh_server_run(const wsh_config_t *cfg)
             pthread_join(srv.workers[i].thread, NULL);
         }
     }
+    /* Commit what is queued, then let each worker take its last notices
+     * (answers to publishers still connected) before tearing down. */
+    wsh_journal_close(srv.journal);
+    for (size_t i = 0; srv.bus && i < srv.worker_cnt; i++)
+        wsh_bus_drain(srv.workers[i].hub);
     for (size_t i = 0; i < srv.worker_cnt; i++)
         wsh_worker_dispose(&srv.workers[i]);
     free(srv.workers);

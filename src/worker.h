@@ -51,7 +51,8 @@ typedef struct wsh_server {
     wsh_ws_opts_t ws_opts;
     wsh_hub_opts_t hub_opts;
     struct wsh_history *history;
-    struct wsh_bus *bus;          /* NULL with one worker */
+    struct wsh_bus *bus;          /* NULL with one worker and no journal */
+    struct wsh_journal *journal;  /* --data-dir, or NULL */
     wsh_worker_t *workers;
     size_t worker_cnt;
     struct sockaddr_storage bound[WSH_CONFIG_MAX_LISTEN]; /* what worker 0 bound (port 0 resolved) */

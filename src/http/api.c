@@ -10,7 +10,9 @@
 #include "core/json.h"
 #include "http/response.h"
 #include "hub/channel.h"
+#include "http/httpconn.h"
 #include "hub/fanout.h"
+#include "hub/pending.h"
 #include "hub/replay.h"
 #include "ws/utf8.h"
 
@@ -95,6 +97,32 @@ static int append_published(wsh_buf_t *b, const char *name, size_t len, uint64_t
     return wsh_buf_appendf(b, "{\"channel\":\"%.*s\",\"offset\":%llu}", (int)len, name, (unsigned long long)offset);
 }
 
+/* With a journal, publishes answer after their commit: returns the answer
+ * the records will hold (NULL without a journal). */
+static wsh_pending_t *start_publish(wsh_http_x_t *x)
+{
+    wsh_hub_t *hub = x->data;
+    return hub->journal ? wsh_pending_new(hub, x->conn->id, true, NULL, 0) : NULL;
+}
+
+/* Sends the answer now, or hands it to pend and parks the connection until
+ * every record of the request is committed. */
+static void finish_publish(wsh_http_x_t *x, wsh_pending_t *pend, wsh_buf_t *b, int rc, int err)
+{
+    if (!pend) {
+        if (err)
+            reply_error(x, 413, "too_large", "message too large to deliver");
+        else
+            reply_json(x, 200, b, rc);
+        wsh_buf_dispose(b);
+        return;
+    }
+    pend->body = *b;
+    pend->err = err ? err : rc ? WSH_EINTERNAL : 0;
+    wsh_httpconn_wait(x);
+    wsh_pending_release(x->data, pend);
+}
+
 static void publish_body(wsh_http_x_t *x, const char *name, size_t len)
 {
     wsh_hub_t *hub = x->data;
@@ -107,15 +135,14 @@ static void publish_body(wsh_http_x_t *x, const char *name, size_t len)
         .channel_len = len,
         .data = (const char *)x->req->body.data + tok.start,
         .data_len = tok.end - tok.start,
+        .pending = start_publish(x),
     };
     wsh_published_t res;
-    if (wsh_fanout_publish(hub, &p, &res) < 0) {
-        reply_error(x, 413, "too_large", "message too large to deliver");
-        return;
-    }
+    int err = wsh_fanout_publish(hub, &p, &res);
     wsh_buf_t b;
     wsh_buf_init(&b);
-    reply_json(x, 200, &b, append_published(&b, name, len, res.offset));
+    int rc = err ? 0 : append_published(&b, name, len, res.offset);
+    finish_publish(x, p.pending, &b, rc, err);
 }
 
 static void channel_info(wsh_http_x_t *x, const char *name, size_t len)
@@ -298,26 +325,25 @@ static void route_publish(wsh_http_x_t *x)
     }
     wsh_buf_t b;
     wsh_buf_init(&b);
+    wsh_pending_t *pend = start_publish(x);
     int rc = many >= 0 ? wsh_buf_append(&b, "{\"results\":[", 12) : 0;
-    for (size_t i = 0; i < cnt && !rc; i++) {
+    int err = 0;
+    for (size_t i = 0; i < cnt && !rc && !err; i++) {
         wsh_publish_t p = {
             .channel = names[i],
             .channel_len = lens[i],
             .data = s + toks[d].start,
             .data_len = toks[d].end - toks[d].start,
+            .pending = pend,
         };
         wsh_published_t res;
-        if (wsh_fanout_publish(hub, &p, &res) < 0) {
-            wsh_buf_dispose(&b);
-            reply_error(x, 413, "too_large", "message too large to deliver");
-            return;
-        }
-        rc = (i ? wsh_buf_append(&b, ",", 1) : 0);
-        rc = rc ? rc : append_published(&b, names[i], lens[i], res.offset);
+        err = wsh_fanout_publish(hub, &p, &res);
+        rc = err ? 0 : (i ? wsh_buf_append(&b, ",", 1) : 0);
+        rc = rc || err ? rc : append_published(&b, names[i], lens[i], res.offset);
     }
-    if (many >= 0 && !rc)
+    if (many >= 0 && !rc && !err)
         rc = wsh_buf_append(&b, "]}", 2);
-    reply_json(x, 200, &b, rc);
+    finish_publish(x, pend, &b, rc, err);
 }
 
 int wsh_api_register(wsh_router_t *r, wsh_hub_t *hub)

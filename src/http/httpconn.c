@@ -15,6 +15,9 @@ typedef struct httpconn {
     wsh_http_parser_t parser;
     const wsh_httpconn_opts_t *opts;
     bool is_draining;
+    bool is_waiting;        /* a route answers later (wsh_httpconn_wait) */
+    bool wait_keep_alive;   /* keep-alive of the waiting request */
+    bool wait_is_head;
 } httpconn_t;
 
 static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len);
@@ -94,13 +97,48 @@ static void route(wsh_conn_t *c, httpconn_t *h, wsh_http_req_t *req)
     }
     wsh_log_debug(c->id, "http %s %.*s", llhttp_method_name((llhttp_method_t)req->method),
                   (int)req->path.len, req->path.ptr);
-    if (c->h == &http_handler && wsh_conn_is_open(c) && !x.keep_alive)
+    if (c->h == &http_handler && wsh_conn_is_open(c) && !x.keep_alive && !h->is_waiting)
         wsh_conn_close_after_flush(c);
+}
+
+void wsh_httpconn_wait(wsh_http_x_t *x)
+{
+    httpconn_t *h = x->conn->proto;
+    h->is_waiting = true;
+    h->wait_keep_alive = x->keep_alive;
+    h->wait_is_head = x->is_head;
+}
+
+bool wsh_httpconn_is_waiting(const wsh_conn_t *c)
+{
+    return c->h == &http_handler && ((const httpconn_t *)c->proto)->is_waiting;
+}
+
+void wsh_httpconn_finish(wsh_conn_t *c, int status, const void *body, size_t len)
+{
+    if (!wsh_httpconn_is_waiting(c) || !wsh_conn_is_open(c))
+        return;
+    httpconn_t *h = c->proto;
+    h->is_waiting = false;
+    bool keep = h->wait_keep_alive && !h->is_draining;
+    wsh_http_respond(c, status, "application/json", NULL, body, len, keep, h->wait_is_head);
+    if (!wsh_conn_is_open(c))
+        return;
+    if (!keep) {
+        wsh_conn_close_after_flush(c);
+        return;
+    }
+    wsh_http_parser_next(&h->parser);
+    wsh_conn_timer_start(c, h->opts->request_timeout_ms, on_timeout);
+    /* Requests pipelined behind the one that waited are parsed now. */
+    wsh_conn_resume_input(c);
 }
 
 static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len)
 {
     httpconn_t *h = c->proto;
+    if (h->is_waiting)
+        return 0;
     bool was_mid = wsh_http_parser_is_mid_request(&h->parser);
     wsh_http_req_t *req = NULL;
     long n = wsh_http_parser_feed(&h->parser, data, len, &req);
@@ -132,6 +170,8 @@ static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len)
     }
     if (!wsh_conn_is_open(c))
         return len;
+    if (h->is_waiting)
+        return (size_t)n; /* the parser keeps the request until the answer is sent */
     wsh_http_parser_next(&h->parser);
     wsh_conn_timer_start(c, h->opts->request_timeout_ms, on_timeout);
     return (size_t)n;
@@ -141,7 +181,7 @@ static void on_shutdown(wsh_conn_t *c)
 {
     httpconn_t *h = c->proto;
     h->is_draining = true;
-    if (!wsh_http_parser_is_mid_request(&h->parser))
+    if (!h->is_waiting && !wsh_http_parser_is_mid_request(&h->parser))
         wsh_conn_close(c);
 }
 

@@ -5,6 +5,7 @@
 #ifndef WSH_HTTP_HTTPCONN_H
 #define WSH_HTTP_HTTPCONN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "http/http.h"
@@ -21,5 +22,17 @@ typedef struct wsh_httpconn_opts {
 /* Starts HTTP on a freshly accepted fd (takes ownership). */
 wsh_conn_t *wsh_httpconn_accept(wsh_net_t *net, int fd, const struct sockaddr_storage *peer,
                                 const wsh_httpconn_opts_t *opts);
+
+/* Called from a route callback: the answer comes later (a durable publish
+ * waits for its commit). Until wsh_httpconn_finish, the connection reads no
+ * further request (pipelined bytes wait) and the request timeout is off. */
+void wsh_httpconn_wait(wsh_http_x_t *x);
+
+/* Answers the waiting request of c with a JSON body and status, then goes on
+ * with the next request. Does nothing if c is not waiting. */
+void wsh_httpconn_finish(wsh_conn_t *c, int status, const void *body, size_t len);
+
+/* True if c is an HTTP connection waiting for wsh_httpconn_finish. */
+bool wsh_httpconn_is_waiting(const wsh_conn_t *c);
 
 #endif

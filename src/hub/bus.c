@@ -1,17 +1,22 @@
 /* Per-worker inboxes for publishes made on other workers. */
 #include "hub/bus.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "hub/channel.h"
+#include "core/err.h"
 #include "hub/fanout.h"
+#include "hub/pending.h"
+#include "store/journal.h"
 #include "loop/loop.h"
 
-wsh_bus_t *wsh_bus_new(size_t hub_cnt)
+wsh_bus_t *wsh_bus_new(size_t hub_cnt, wsh_history_t *history)
 {
     wsh_bus_t *bus = wsh_xcalloc(1, sizeof *bus);
+    bus->history = history;
     bus->hub_cnt = hub_cnt;
     bus->hubs = wsh_xcalloc(hub_cnt, sizeof *bus->hubs);
     bus->inboxes = wsh_xcalloc(hub_cnt, sizeof *bus->inboxes);
@@ -26,8 +31,12 @@ void wsh_bus_free(wsh_bus_t *bus)
         return;
     for (size_t i = 0; i < bus->hub_cnt; i++) {
         wsh_inbox_t *in = &bus->inboxes[i];
-        for (size_t k = 0; k < in->cnt; k++)
-            wsh_msg_unref(in->items[k].msg);
+        for (size_t k = 0; k < in->cnt; k++) {
+            if (in->items[k].msg)
+                wsh_msg_unref(in->items[k].msg);
+            else
+                wsh_pending_release(bus->hubs[i], in->items[k].reply);
+        }
         free(in->items);
         pthread_mutex_destroy(&in->lock);
     }
@@ -43,6 +52,46 @@ void wsh_bus_attach(wsh_bus_t *bus, size_t idx, wsh_hub_t *hub)
     hub->bus_idx = idx;
 }
 
+/* Appends e to inbox i; returns the wake bit when the inbox was empty. */
+static uint64_t push(wsh_bus_t *bus, size_t i, wsh_bus_entry_t e, bool wake_self, size_t from)
+{
+    wsh_inbox_t *in = &bus->inboxes[i];
+    pthread_mutex_lock(&in->lock);
+    if (in->cnt == in->cap) {
+        in->cap = in->cap ? in->cap * 2 : 64;
+        in->items = wsh_xrealloc(in->items, in->cap * sizeof *in->items);
+    }
+    in->items[in->cnt++] = e;
+    /* Only the first entry needs a wake-up: the owner drains them all. */
+    bool first = in->cnt == 1;
+    pthread_mutex_unlock(&in->lock);
+    return first && (wake_self || i != from) && i < 64 ? 1ull << i : 0;
+}
+
+void wsh_bus_on_commit(void *ud, struct wsh_journal_rec *recs, size_t cnt, int err)
+{
+    wsh_bus_t *bus = ud;
+    uint64_t wake = 0;
+    wsh_history_lock(bus->history);
+    for (size_t k = 0; k < cnt; k++) {
+        wsh_journal_rec_t *r = &recs[k];
+        if (!err) {
+            /* Only now is the message durable: kept for recovery and
+             * delivered, in commit (= offset) order. */
+            wsh_history_retain(bus->history, r->hc, r->frame, r->ts);
+            wake |= wsh_bus_post(bus, SIZE_MAX, r->frame, r->hc, r->offset);
+        }
+        if (r->tag) {
+            wsh_pending_t *p = r->tag;
+            if (err)
+                p->err = WSH_EINTERNAL;
+            wake |= push(bus, p->worker, (wsh_bus_entry_t){NULL, p, NULL, 0}, true, SIZE_MAX);
+        }
+    }
+    wsh_history_unlock(bus->history);
+    wsh_bus_wake(bus, wake);
+}
+
 uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_chan_t *hc, uint64_t offset)
 {
     uint64_t wake = 0;
@@ -54,17 +103,7 @@ uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_c
             m = wsh_msg_new_copy(msg->data, msg->len);
             m->pub_ns = msg->pub_ns;
         }
-        wsh_inbox_t *in = &bus->inboxes[i];
-        pthread_mutex_lock(&in->lock);
-        if (in->cnt == in->cap) {
-            in->cap = in->cap ? in->cap * 2 : 64;
-            in->items = wsh_xrealloc(in->items, in->cap * sizeof *in->items);
-        }
-        in->items[in->cnt++] = (wsh_bus_entry_t){m, hc, offset};
-        /* Only the first entry needs a wake-up: the owner drains them all. */
-        if (in->cnt == 1 && i != from && i < 64)
-            wake |= 1ull << i;
-        pthread_mutex_unlock(&in->lock);
+        wake |= push(bus, i, (wsh_bus_entry_t){m, NULL, hc, offset}, from == SIZE_MAX, from);
     }
     return wake;
 }
@@ -94,6 +133,10 @@ size_t wsh_bus_drain(wsh_hub_t *hub)
         if (cnt == 0)
             return delivered;
         for (size_t k = 0; k < cnt; k++) {
+            if (!items[k].msg) {
+                wsh_pending_release(hub, items[k].reply);
+                continue;
+            }
             wsh_history_chan_t *hc = items[k].hc;
             wsh_channel_t *ch = wsh_channel_find(hub, hc->name, hc->name_len);
             if (ch)

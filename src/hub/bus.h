@@ -13,8 +13,12 @@
 #include "hub/hub.h"
 #include "store/history.h"
 
+struct wsh_pending;
+struct wsh_journal_rec;
+
 typedef struct wsh_bus_entry {
-    wsh_msg_t *msg;               /* the worker's own copy of the frame */
+    wsh_msg_t *msg;               /* the worker's own copy of the frame; NULL for a commit notice */
+    struct wsh_pending *reply;    /* commit notice: drop one reference of this answer */
     wsh_history_chan_t *hc;       /* the channel (published records are never freed) */
     uint64_t offset;
 } wsh_bus_entry_t;
@@ -29,22 +33,30 @@ typedef struct wsh_inbox {
 /* Created by the server for N workers; each hub is attached before any
  * worker runs. Freed after every worker stopped. */
 typedef struct wsh_bus {
+    wsh_history_t *history;
     size_t hub_cnt;
     wsh_hub_t **hubs;
     wsh_inbox_t *inboxes;
 } wsh_bus_t;
 
-wsh_bus_t *wsh_bus_new(size_t hub_cnt);
+wsh_bus_t *wsh_bus_new(size_t hub_cnt, wsh_history_t *history);
 /* Drops any undelivered entries and frees the bus. */
 void wsh_bus_free(wsh_bus_t *bus);
 /* Puts hub in slot idx and points the hub at the bus. */
 void wsh_bus_attach(wsh_bus_t *bus, size_t idx, wsh_hub_t *hub);
 
 /* Appends msg for channel hc to every inbox: the publisher's own inbox takes
- * msg's reference, the others a copy each. Call with the history lock held,
+ * msg's reference, the others a copy each (from = SIZE_MAX: all copies, the
+ * caller keeps its reference). Call with the history lock held,
  * right after assigning the offset. Returns a bitmask of the workers whose
  * inbox went from empty to non-empty (they need a wake-up). */
 uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_chan_t *hc, uint64_t offset);
+
+/* The journal's commit callback (ud is the bus): retains and delivers each
+ * committed message to every worker, in order, and routes each record's
+ * commit notice to the worker that owns the publisher's connection. Runs on
+ * the journal thread. */
+void wsh_bus_on_commit(void *ud, struct wsh_journal_rec *recs, size_t cnt, int err);
 
 /* Wakes the loops in mask (without the lock held). */
 void wsh_bus_wake(wsh_bus_t *bus, uint64_t mask);

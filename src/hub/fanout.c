@@ -8,6 +8,8 @@
 #include "core/err.h"
 #include "hub/bus.h"
 #include "hub/client.h"
+#include "hub/pending.h"
+#include "store/journal.h"
 #include "obs/metrics.h"
 #include "ws/frame.h"
 #include "ws/wsconn.h"
@@ -80,8 +82,33 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
     uint64_t now_ns = wsh_clock_mono_ns();
     uint64_t ts = wsh_clock_wall_ms();
     wsh_history_t *h = hub->history;
+    out->is_pending = false;
     wsh_history_lock(h);
     wsh_history_chan_t *hc = wsh_history_get(h, p->channel, p->channel_len);
+    if (hub->journal) {
+        wsh_msg_t *jm = wsh_fanout_build(p, hc->last_offset + 1, ts);
+        if (!jm) {
+            wsh_history_release(h, hc);
+            wsh_history_unlock(h);
+            return WSH_ETOOBIG;
+        }
+        jm->pub_ns = now_ns;
+        hc->last_offset++;
+        hc->last_ts = ts;
+        if (p->pending)
+            wsh_pending_hold(p->pending);
+        /* Queued under the lock that numbered it: the journal commits in
+         * offset order, and its thread then owns the frame. */
+        wsh_journal_rec_t rec = {hc, hc->last_offset, ts, jm, p->pending};
+        wsh_journal_append(hub->journal, &rec);
+        out->offset = hc->last_offset;
+        wsh_history_unlock(h);
+        out->ts = ts;
+        out->delivered = 0;
+        out->is_pending = true;
+        WSH_METRIC_INC(published);
+        return 0;
+    }
     /* With one worker the frame is built only if someone here listens; with
      * several, another worker may have subscribers, so it is always built. */
     wsh_channel_t *ch = hub->bus ? NULL : wsh_channel_find(hub, p->channel, p->channel_len);

@@ -5,6 +5,7 @@
 #ifndef WSH_HUB_FANOUT_H
 #define WSH_HUB_FANOUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ typedef struct wsh_publish {
     size_t id_len;
     const char *data;      /* raw JSON value, already validated */
     size_t data_len;
+    struct wsh_pending *pending; /* with a journal: the answer to send after the commit (held per record) */
 } wsh_publish_t;
 
 /* The result a publisher is told. */
@@ -27,6 +29,7 @@ typedef struct wsh_published {
     uint64_t offset;
     uint64_t ts;
     size_t delivered;      /* subscribers the frame was queued to */
+    bool is_pending;       /* durable: delivery and answer follow the commit */
 } wsh_published_t;
 
 /* Builds the WebSocket text frame
@@ -41,9 +44,11 @@ wsh_msg_t *wsh_fanout_build(const wsh_publish_t *p, uint64_t offset, uint64_t ts
  * and the others are unaffected. */
 size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg, uint64_t offset);
 
-/* Assigns the next offset of p->channel, builds the frame once and delivers
- * it to this hub's subscribers. 0, or WSH_ETOOBIG when the frame cannot be
- * built. */
+/* Assigns the next offset of p->channel and builds the frame once. Without a
+ * journal it is delivered at once (to every worker through the bus when
+ * there are several). With a journal it is queued for the group commit
+ * (out->is_pending): delivery, retention and the answer (p->pending) follow
+ * the commit. 0, or WSH_ETOOBIG when the frame cannot be built. */
 int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *out);
 
 #endif

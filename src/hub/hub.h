@@ -22,7 +22,9 @@ typedef struct wsh_hub {
     wsh_history_t *history;  /* offsets and epochs (shared, owned by the server) */
     wsh_hmap_t channels;     /* wsh_channel_t by name: channels with subscribers */
     wsh_hmap_t subs;         /* wsh_sub_t by (client, channel) */
-    struct wsh_bus *bus;     /* cross-worker delivery; NULL with one worker */
+    struct wsh_bus *bus;     /* cross-worker delivery; NULL with one worker and no journal */
+    struct wsh_journal *journal; /* durable store (--data-dir), or NULL */
+    struct wsh_net *net;     /* this worker's connections, to find a publisher again */
     size_t bus_idx;          /* this hub's slot in bus */
     uint64_t clients;        /* connected clients on this loop */
 } wsh_hub_t;

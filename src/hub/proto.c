@@ -11,6 +11,7 @@
 #include "http/json_escape.h"
 #include "hub/channel.h"
 #include "hub/fanout.h"
+#include "hub/pending.h"
 #include "hub/replay.h"
 
 /* Tokens recorded per command: the root object and its direct members. */
@@ -213,14 +214,30 @@ static int handle_publish(const cmd_t *c)
         .data = c->s + c->toks[d].start,
         .data_len = c->toks[d].end - c->toks[d].start,
     };
+    wsh_hub_t *hub = c->cl->hub;
+    /* With a journal the answer waits for the commit (docs/delivery.md). */
+    wsh_pending_t *pend = hub->journal ? wsh_pending_new(hub, c->cl->ws->conn->id, false, c->id, c->id_len) : NULL;
+    p.pending = pend;
     wsh_published_t res;
-    if (wsh_fanout_publish(c->cl->hub, &p, &res) < 0)
-        return reply_error(c, "too_large", "message too large to deliver");
+    if (wsh_fanout_publish(hub, &p, &res) < 0) {
+        if (pend)
+            wsh_pending_release(hub, (pend->err = WSH_ETOOBIG, pend));
+        else
+            reply_error(c, "too_large", "message too large to deliver");
+        return 0;
+    }
     wsh_buf_t b;
     wsh_buf_init(&b);
     int rc = wsh_buf_appendf(&b, "{\"type\":\"published\"");
     rc = rc ? rc : append_id(&b, c);
     rc = rc ? rc : wsh_buf_appendf(&b, ",\"channel\":\"%s\",\"offset\":%llu}", name, (unsigned long long)res.offset);
+    if (pend) {
+        pend->body = b;
+        if (rc)
+            pend->err = WSH_EINTERNAL;
+        wsh_pending_release(hub, pend);
+        return 0;
+    }
     return send_buf(c, &b, rc);
 }
 

@@ -43,13 +43,25 @@ wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data
     net->data = data;
     wsh_list_init(&net->conns);
     wsh_list_init(&net->pending);
+    wsh_hmap_init(&net->by_id);
     wsh_loop_add_before_sleep(loop, flush_pending, net);
     return net;
 }
 
 void wsh_net_free(wsh_net_t *net)
 {
+    wsh_hmap_dispose(&net->by_id);
     free(net);
+}
+
+wsh_conn_t *wsh_net_find(const wsh_net_t *net, uint64_t id)
+{
+    for (wsh_hnode_t *n = wsh_hmap_find(&net->by_id, wsh_hash_u64(id)); n; n = wsh_hmap_next_same(n)) {
+        wsh_conn_t *c = WSH_CONTAINER_OF(n, wsh_conn_t, id_node);
+        if (c->id == id)
+            return c;
+    }
+    return NULL;
 }
 
 wsh_conn_t *wsh_conn_new(wsh_net_t *net, int fd, const struct sockaddr_storage *peer,
@@ -64,6 +76,7 @@ wsh_conn_t *wsh_conn_new(wsh_net_t *net, int fd, const struct sockaddr_storage *
         c->peer = *peer;
     wsh_list_init(&c->pending_link);
     wsh_list_insert_tail(&net->conns, &c->link);
+    wsh_hmap_insert(&net->by_id, &c->id_node, wsh_hash_u64(c->id));
     net->conn_cnt++;
     WSH_METRIC_INC(conns_open);
     WSH_METRIC_INC(conns_total);
@@ -409,6 +422,27 @@ static void do_read(wsh_conn_t *c)
     }
 }
 
+static void on_resume(wsh_defer_t *d)
+{
+    wsh_conn_t *c = d->data;
+    if (c->is_closed || c->is_closing || c->tail.len == 0)
+        return;
+    size_t left = dispatch(c, c->tail.data, c->tail.len);
+    if (c->is_closed || c->is_closing) {
+        wsh_buf_dispose(&c->tail);
+        return;
+    }
+    wsh_buf_consume(&c->tail, c->tail.len - left);
+    if (c->tail.len == 0)
+        wsh_buf_dispose(&c->tail);
+}
+
+void wsh_conn_resume_input(wsh_conn_t *c)
+{
+    if (!c->is_closed)
+        wsh_loop_defer(c->net->loop, &c->resume, on_resume, c);
+}
+
 static void on_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
 {
     (void)loop;
@@ -447,6 +481,8 @@ void wsh_conn_close(wsh_conn_t *c)
     wsh_loop_timer_stop(c->net->loop, &c->timer);
     wsh_list_remove(&c->pending_link);
     wsh_list_remove(&c->link);
+    wsh_hmap_remove(&c->net->by_id, &c->id_node);
+    wsh_loop_defer_cancel(c->net->loop, &c->resume);
     c->net->conn_cnt--;
     WSH_METRIC_DEC(conns_open);
     drop_queue_from(c, 0);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
+#include "core/hmap.h"
 #include "core/list.h"
 #include "core/msg.h"
 #include "loop/loop.h"
@@ -54,6 +55,7 @@ struct wsh_net {
     wsh_net_limits_t lim;
     wsh_list_t conns;          /* every open connection */
     wsh_list_t pending;        /* connections with queued output to flush */
+    wsh_hmap_t by_id;          /* open connections by id, for replies that arrive later */
     size_t conn_cnt;
     void *data;
 };
@@ -68,6 +70,7 @@ struct wsh_conn {
     void *proto;                 /* the handler's state */
     wsh_timer_t timer;           /* one timer for the handler's deadlines */
     wsh_list_t link;             /* in net->conns */
+    wsh_hnode_t id_node;         /* in net->by_id */
     wsh_list_t pending_link;     /* in net->pending while output waits */
     struct wsh_conn_out *out;    /* ring of queued frames; NULL when idle */
     uint32_t out_head, out_cnt, out_cap;
@@ -76,6 +79,7 @@ struct wsh_conn {
     size_t linger_bytes;         /* input discarded while closing */
     wsh_buf_t tail;              /* unconsumed input, kept between reads */
     wsh_defer_t defer;
+    wsh_defer_t resume;          /* re-presents the tail after a handler waited */
     struct sockaddr_storage peer;
     bool is_closed;              /* wsh_conn_close ran; waiting to be freed */
     bool is_closing;             /* flushing then lingering before close */
@@ -123,6 +127,14 @@ void wsh_conn_close(wsh_conn_t *c);
  * the write side, discards the peer's bytes until EOF or linger_ms, then
  * closes. Lets the peer read our last frame before any RST. */
 void wsh_conn_close_after_flush(wsh_conn_t *c);
+
+/* The open connection with this id, or NULL (closed, or never existed). */
+wsh_conn_t *wsh_net_find(const wsh_net_t *net, uint64_t id);
+
+/* A handler that returned without consuming (it waits for something, e.g.
+ * a durable commit) calls this when it can go on: the bytes kept as the
+ * tail are presented again after this loop iteration. */
+void wsh_conn_resume_input(wsh_conn_t *c);
 
 /* Asks every open connection of net to finish (handler's on_shutdown). */
 void wsh_net_shutdown(wsh_net_t *net);
