@@ -1,8 +1,9 @@
-/* Entry point: picks the subcommand (serve now; pub, sub and bench later) and
+/* Entry point: picks the subcommand (serve, bench; pub and sub later) and
  * hands argv to it. */
 #include <stdio.h>
 #include <string.h>
 
+#include "bench/bench.h"
 #include "config.h"
 #include "server.h"
 
@@ -13,6 +14,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: wshub <command> [options]\n\n"
                  "commands:\n"
                  "  serve      run the hub (default when the first argument is an option)\n"
+                 "  bench      load generator, peers side by side (docs/bench-tool.md)\n"
                  "  help       show this help\n"
                  "  version    show the version\n\n"
                  "Run `wshub serve --help` for the server's options.\n");
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "bench") == 0)
+        return wsh_bench_main(argc - 2, argv + 2);
     if (cmd[0] == '-' && strcmp(cmd, "-h") != 0 && strcmp(cmd, "--help") != 0 && strcmp(cmd, "--version") != 0)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

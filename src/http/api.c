@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "http/response.h"
+#include "hub/bus.h"
 #include "hub/channel.h"
 #include "http/httpconn.h"
 #include "hub/fanout.h"
@@ -206,6 +207,7 @@ static void channel_history(wsh_http_x_t *x, const char *name, size_t len)
 
 static void route_channel(wsh_http_x_t *x)
 {
+    wsh_bus_catch_up(x->data);
     char name[WSH_CHANNEL_NAME_MAX + 1];
     const char *action;
     long n = parse_channel_path(x, name, &action);
@@ -263,6 +265,7 @@ static void route_channels(wsh_http_x_t *x)
 /* POST /api/publish: {"channel": C, "data": D} or {"channels": [C...], "data": D}. */
 static void route_publish(wsh_http_x_t *x)
 {
+    wsh_bus_catch_up(x->data);
     wsh_hub_t *hub = x->data;
     wsh_json_tok_t toks[ENVELOPE_TOKENS];
     int ntok;

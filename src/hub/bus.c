@@ -62,6 +62,7 @@ static uint64_t push(wsh_bus_t *bus, size_t i, wsh_bus_entry_t e, bool wake_self
         in->items = wsh_xrealloc(in->items, in->cap * sizeof *in->items);
     }
     in->items[in->cnt++] = e;
+    atomic_store_explicit(&in->has_items, true, memory_order_release);
     /* Only the first entry needs a wake-up: the owner drains them all. */
     bool first = in->cnt == 1;
     pthread_mutex_unlock(&in->lock);
@@ -129,6 +130,7 @@ size_t wsh_bus_drain(wsh_hub_t *hub)
         size_t cnt = in->cnt;
         in->items = NULL;
         in->cnt = in->cap = 0;
+        atomic_store_explicit(&in->has_items, false, memory_order_relaxed);
         pthread_mutex_unlock(&in->lock);
         if (cnt == 0)
             return delivered;

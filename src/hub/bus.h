@@ -7,6 +7,8 @@
 #define WSH_HUB_BUS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/msg.h"
@@ -26,6 +28,7 @@ typedef struct wsh_bus_entry {
 /* One worker's inbox: written by any worker under its lock, drained by its owner. */
 typedef struct wsh_inbox {
     pthread_mutex_t lock;
+    _Atomic bool has_items;       /* readable without the lock, for a cheap check */
     wsh_bus_entry_t *items;
     size_t cnt, cap;
 } wsh_inbox_t;
@@ -61,8 +64,20 @@ void wsh_bus_on_commit(void *ud, struct wsh_journal_rec *recs, size_t cnt, int e
 /* Wakes the loops in mask (without the lock held). */
 void wsh_bus_wake(wsh_bus_t *bus, uint64_t mask);
 
+/* Delivers what hub's inbox holds, if anything, before hub acts on a
+ * client's command: a publish acknowledged to anyone was already posted to
+ * every inbox, so a command that arrives after the acknowledgement sees the
+ * message first, whichever worker it lands on. */
+static inline void wsh_bus_catch_up(wsh_hub_t *hub);
+
 /* Delivers everything in hub's inbox, in order, to hub's subscribers.
  * Returns the number of subscriber deliveries. Runs on hub's thread only. */
 size_t wsh_bus_drain(wsh_hub_t *hub);
+
+static inline void wsh_bus_catch_up(wsh_hub_t *hub)
+{
+    if (hub->bus && atomic_load_explicit(&hub->bus->inboxes[hub->bus_idx].has_items, memory_order_acquire))
+        wsh_bus_drain(hub);
+}
 
 #endif

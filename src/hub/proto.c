@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "http/json_escape.h"
+#include "hub/bus.h"
 #include "hub/channel.h"
 #include "hub/fanout.h"
 #include "hub/pending.h"
@@ -256,6 +257,7 @@ static const command_t commands[] = {
 
 int wsh_proto_handle(wsh_client_t *cl, const char *s, size_t len)
 {
+    wsh_bus_catch_up(cl->hub);
     wsh_json_tok_t toks[CMD_TOKENS];
     size_t err_pos = 0;
     int n = wsh_json_parse(s, len, toks, CMD_TOKENS, 1, CMD_MAX_DEPTH, &err_pos);
