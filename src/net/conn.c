@@ -72,8 +72,10 @@ wsh_conn_t *wsh_conn_new(wsh_net_t *net, int fd, const struct sockaddr_storage *
     c->id = atomic_fetch_add(&next_conn_id, 1);
     c->h = h;
     c->proto = proto;
-    if (peer)
-        c->peer = *peer;
+    if (peer && peer->ss_family == AF_INET)
+        memcpy(&c->peer.in, peer, sizeof c->peer.in);
+    else if (peer && peer->ss_family == AF_INET6)
+        memcpy(&c->peer.in6, peer, sizeof c->peer.in6);
     wsh_list_init(&c->pending_link);
     wsh_list_insert_tail(&net->conns, &c->link);
     wsh_hmap_insert(&net->by_id, &c->id_node, wsh_hash_u64(c->id));
@@ -87,6 +89,12 @@ wsh_conn_t *wsh_conn_new(wsh_net_t *net, int fd, const struct sockaddr_storage *
         wsh_conn_close(c);
     }
     return c;
+}
+
+void wsh_conn_peer(const wsh_conn_t *c, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof *out);
+    memcpy(out, &c->peer, sizeof c->peer);
 }
 
 void wsh_conn_set_handler(wsh_conn_t *c, const wsh_conn_handler_t *h, void *proto)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "core/buf.h"
@@ -80,7 +81,11 @@ struct wsh_conn {
     wsh_buf_t tail;              /* unconsumed input, kept between reads */
     wsh_defer_t defer;
     wsh_defer_t resume;          /* re-presents the tail after a handler waited */
-    struct sockaddr_storage peer;
+    union {                      /* the peer's address, compact (not a 128-byte sockaddr_storage) */
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer;
     bool is_closed;              /* wsh_conn_close ran; waiting to be freed */
     bool is_closing;             /* flushing then lingering before close */
     bool is_write_armed;         /* EPOLLOUT armed after a partial write */
@@ -142,6 +147,9 @@ void wsh_net_shutdown(wsh_net_t *net);
 /* Arms the connection's timer to call cb after ms (re-arms if armed). */
 void wsh_conn_timer_start(wsh_conn_t *c, uint64_t ms, wsh_timer_cb cb);
 void wsh_conn_timer_stop(wsh_conn_t *c);
+
+/* Copies the peer's address out (family 0 when unknown). */
+void wsh_conn_peer(const wsh_conn_t *c, struct sockaddr_storage *out);
 
 static inline wsh_loop_t *wsh_conn_loop(const wsh_conn_t *c) { return c->net->loop; }
 static inline bool wsh_conn_is_open(const wsh_conn_t *c) { return !c->is_closed && !c->is_closing; }

@@ -3,8 +3,10 @@
  * sending, compression or anything above the message (JSON, channels). */
 #include "ws/session.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/err.h"
 #include "ws/utf8.h"
 
@@ -25,6 +27,8 @@ void wsh_session_init(wsh_session_t *s, const wsh_session_limits_t *lim, const w
 void wsh_session_dispose(wsh_session_t *s)
 {
     wsh_buf_dispose(&s->msg);
+    free(s->ctrl);
+    s->ctrl = NULL;
 }
 
 void wsh_session_mark_close_sent(wsh_session_t *s)
@@ -79,6 +83,10 @@ static int on_header(wsh_session_t *s, const wsh_frame_ev_t *ev, uint8_t *rest, 
         if (ev->rsv)
             return WSH_EPROTO;
         s->ctrl_len = 0;
+        /* Held only while a control frame is open: an idle session keeps no
+         * 125-byte buffer (issue: memory per idle connection). */
+        if (!s->ctrl && !(s->ctrl = wsh_try_malloc(WSH_FRAME_MAX_CONTROL)))
+            return WSH_ENOMEM;
         return 0;
     }
 
@@ -164,7 +172,7 @@ static int on_close_frame(wsh_session_t *s)
     return 0;
 }
 
-static int on_end(wsh_session_t *s)
+static int on_control_end(wsh_session_t *s)
 {
     switch (s->frame_op) {
     case WSH_OP_PING:
@@ -173,13 +181,21 @@ static int on_end(wsh_session_t *s)
         if (!s->is_close_sent && s->cb && s->cb->on_control)
             s->cb->on_control(s->ud, WSH_OP_PONG, s->ctrl, s->ctrl_len);
         return 0;
-    case WSH_OP_PONG:
-        /* RFC 6455 §5.5.3: an unsolicited pong needs no answer. */
-        return 0;
     case WSH_OP_CLOSE:
         return on_close_frame(s);
     default:
-        break;
+        /* RFC 6455 §5.5.3: an unsolicited pong needs no answer. */
+        return 0;
+    }
+}
+
+static int on_end(wsh_session_t *s)
+{
+    if (is_control(s->frame_op)) {
+        int rc = on_control_end(s);
+        free(s->ctrl);
+        s->ctrl = NULL;
+        return rc;
     }
     if (!s->frame_fin)
         return 0;
@@ -194,7 +210,8 @@ static int on_end(wsh_session_t *s)
     } else {
         /* An empty fragmented message never allocated; still hand out a
          * valid pointer. */
-        data = s->msg.data ? s->msg.data : s->ctrl;
+        static uint8_t empty[1];
+        data = s->msg.data ? s->msg.data : empty;
         len = s->msg.len;
     }
     int rc = 0;

@@ -52,7 +52,7 @@ typedef struct wsh_session {
     void *ud;
     wsh_session_limits_t lim;
     wsh_buf_t msg;          /* fragments of the message in progress */
-    uint8_t ctrl[WSH_FRAME_MAX_CONTROL];
+    uint8_t *ctrl;          /* control payload being collected; allocated for the frame only */
     uint8_t ctrl_len;
     uint8_t frame_op;       /* opcode of the frame being parsed */
     bool frame_fin;

@@ -1277,10 +1277,12 @@ static void test_conn_records_the_peer_address(void **state)
     probe_init(&p, EAT_ALL);
     wsh_conn_t *c = wsh_conn_new(f.net, sv[0], &peer, &full_handler, &p);
     char text[64];
-    wsh_sock_format(&c->peer, text, sizeof text);
+    struct sockaddr_storage ss;
+    wsh_conn_peer(c, &ss);
+    wsh_sock_format(&ss, text, sizeof text);
     assert_string_equal(text, "127.0.0.1:4242");
     wsh_conn_t *c2 = wsh_conn_new(f.net, sv[1], NULL, &full_handler, &p);
-    assert_int_equal(c2->peer.ss_family, 0);
+    assert_int_equal(c2->peer.sa.sa_family, 0);
     assert_true(c2->id != c->id);
     wsh_conn_close(c);
     wsh_conn_close(c2);
