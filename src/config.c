@@ -40,6 +40,7 @@ static const option_t options[] = {
     {"request-timeout", OPT_DURATION, OFF(request_timeout_ms), "DURATION", "time to send an HTTP request, then 408 (default 10s)", 1, 0},
     {"history-size", OPT_COUNT, OFF(history_size), "N", "messages kept per channel for recovery and history (default 1000)", 0, 1000000},
     {"history-ttl", OPT_DURATION, OFF(history_ttl_ms), "DURATION", "drop kept messages older than this; 0 = never (default 24h)", 0, 0},
+    {"idempotency-window", OPT_DURATION, OFF(idem_window_ms), "DURATION", "how long a publish's idempotency key is remembered (default 5m)", 1, 0},
     {"workers", OPT_COUNT, OFF(workers), "N", "event-loop threads; 0 = one per CPU this process may use (default 0)", 0, 64},
     {"drain-timeout", OPT_DURATION, OFF(drain_timeout_ms), "DURATION", "shutdown wait for clients' close frames (default 5s)", 0, 0},
     {"close-timeout", OPT_DURATION, OFF(close_timeout_ms), "DURATION", "wait for a peer's close frame after ours (default 5s)", 0, 0},
@@ -67,6 +68,7 @@ static void set_defaults(wsh_config_t *cfg)
     cfg->max_subscriptions = 1024;
     cfg->history_size = 1000;
     cfg->history_ttl_ms = 24ull * 3600 * 1000;
+    cfg->idem_window_ms = 5 * 60 * 1000;
     cfg->heartbeat_ms = 25000;
     cfg->request_timeout_ms = 10000;
     cfg->drain_timeout_ms = 5000;

@@ -34,6 +34,7 @@ typedef struct wsh_config {
     uint64_t workers;          /* event-loop threads; 0 = one per usable CPU */
     uint64_t history_size;     /* messages retained per channel */
     uint64_t history_ttl_ms;   /* retained messages older than this are dropped; 0 = no age limit */
+    uint64_t idem_window_ms;   /* how long an idempotency key is remembered */
 } wsh_config_t;
 
 /* Loads the configuration for `wshub serve` from argv (after the subcommand)

@@ -88,6 +88,7 @@ int wsh_server_run(const wsh_config_t *cfg)
     srv.history = wsh_history_new(shared);
     wsh_history_limits_t hl = {(uint32_t)cfg->history_size, cfg->history_ttl_ms};
     wsh_history_set_limits(srv.history, &hl);
+    srv.history->idem_window_ms = cfg->idem_window_ms;
     if (cfg->data_dir) {
         char err[512];
         srv.journal = wsh_journal_open(cfg->data_dir, srv.history, err, sizeof err);

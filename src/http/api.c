@@ -93,9 +93,25 @@ static long parse_channel_path(wsh_http_x_t *x, char name[WSH_CHANNEL_NAME_MAX +
     return n;
 }
 
-static int append_published(wsh_buf_t *b, const char *name, size_t len, uint64_t offset)
+static int append_published(wsh_buf_t *b, const char *name, size_t len, const wsh_published_t *res)
 {
-    return wsh_buf_appendf(b, "{\"channel\":\"%.*s\",\"offset\":%llu}", (int)len, name, (unsigned long long)offset);
+    return wsh_buf_appendf(b, "{\"channel\":\"%.*s\",\"offset\":%llu%s}", (int)len, name,
+                           (unsigned long long)res->offset, res->is_duplicate ? ",\"duplicate\":true" : "");
+}
+
+/* The Idempotency-Key header, if any: false after answering 400. */
+static bool idem_header(wsh_http_x_t *x, wsh_publish_t *p)
+{
+    const wsh_http_header_t *h = wsh_http_req_header(x->req, "Idempotency-Key");
+    if (!h)
+        return true;
+    if (h->value.len == 0 || h->value.len > WSH_IDEM_KEY_MAX) {
+        reply_error(x, 400, "bad_request", "Idempotency-Key must be 1 to 256 bytes");
+        return false;
+    }
+    p->idem_key = h->value.ptr;
+    p->idem_len = h->value.len;
+    return true;
 }
 
 /* With a journal, publishes answer after their commit: returns the answer
@@ -136,13 +152,15 @@ static void publish_body(wsh_http_x_t *x, const char *name, size_t len)
         .channel_len = len,
         .data = (const char *)x->req->body.data + tok.start,
         .data_len = tok.end - tok.start,
-        .pending = start_publish(x),
     };
+    if (!idem_header(x, &p))
+        return;
+    p.pending = start_publish(x);
     wsh_published_t res;
     int err = wsh_fanout_publish(hub, &p, &res);
     wsh_buf_t b;
     wsh_buf_init(&b);
-    int rc = err ? 0 : append_published(&b, name, len, res.offset);
+    int rc = err ? 0 : append_published(&b, name, len, &res);
     finish_publish(x, p.pending, &b, rc, err);
 }
 
@@ -326,6 +344,9 @@ static void route_publish(wsh_http_x_t *x)
         }
         lens[cnt++] = (size_t)n;
     }
+    wsh_publish_t idem = {0};
+    if (!idem_header(x, &idem))
+        return;
     wsh_buf_t b;
     wsh_buf_init(&b);
     wsh_pending_t *pend = start_publish(x);
@@ -338,11 +359,13 @@ static void route_publish(wsh_http_x_t *x)
             .data = s + toks[d].start,
             .data_len = toks[d].end - toks[d].start,
             .pending = pend,
+            .idem_key = idem.idem_key,
+            .idem_len = idem.idem_len,
         };
         wsh_published_t res;
         err = wsh_fanout_publish(hub, &p, &res);
         rc = err ? 0 : (i ? wsh_buf_append(&b, ",", 1) : 0);
-        rc = rc || err ? rc : append_published(&b, names[i], lens[i], res.offset);
+        rc = rc || err ? rc : append_published(&b, names[i], lens[i], &res);
     }
     if (many >= 0 && !rc && !err)
         rc = wsh_buf_append(&b, "]}", 2);

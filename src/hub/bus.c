@@ -76,7 +76,7 @@ void wsh_bus_on_commit(void *ud, struct wsh_journal_rec *recs, size_t cnt, int e
     wsh_history_lock(bus->history);
     for (size_t k = 0; k < cnt; k++) {
         wsh_journal_rec_t *r = &recs[k];
-        if (!err) {
+        if (!err && r->frame) {
             /* Only now is the message durable: kept for recovery and
              * delivered, in commit (= offset) order. */
             wsh_history_retain(bus->history, r->hc, r->frame, r->ts);

@@ -83,8 +83,28 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
     uint64_t ts = wsh_clock_wall_ms();
     wsh_history_t *h = hub->history;
     out->is_pending = false;
+    out->is_duplicate = false;
     wsh_history_lock(h);
     wsh_history_chan_t *hc = wsh_history_get(h, p->channel, p->channel_len);
+    uint64_t prev = p->idem_key ? wsh_history_idem_find(h, hc, p->idem_key, p->idem_len, ts) : 0;
+    if (prev) {
+        /* Seen within the window: answer with the original offset and
+         * deliver nothing. With a journal the answer still waits behind the
+         * original's commit (an empty record keeps the order). */
+        out->offset = prev;
+        out->ts = ts;
+        out->delivered = 0;
+        out->is_duplicate = true;
+        if (hub->journal) {
+            if (p->pending)
+                wsh_pending_hold(p->pending);
+            wsh_journal_rec_t rec = {hc, prev, ts, NULL, p->pending, NULL, 0};
+            wsh_journal_append(hub->journal, &rec);
+            out->is_pending = true;
+        }
+        wsh_history_unlock(h);
+        return 0;
+    }
     if (hub->journal) {
         wsh_msg_t *jm = wsh_fanout_build(p, hc->last_offset + 1, ts);
         if (!jm) {
@@ -99,7 +119,9 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
             wsh_pending_hold(p->pending);
         /* Queued under the lock that numbered it: the journal commits in
          * offset order, and its thread then owns the frame. */
-        wsh_journal_rec_t rec = {hc, hc->last_offset, ts, jm, p->pending};
+        if (p->idem_key)
+            wsh_history_idem_add(h, hc, p->idem_key, p->idem_len, hc->last_offset, ts);
+        wsh_journal_rec_t rec = {hc, hc->last_offset, ts, jm, p->pending, p->idem_key, p->idem_len};
         wsh_journal_append(hub->journal, &rec);
         out->offset = hc->last_offset;
         wsh_history_unlock(h);
@@ -128,6 +150,8 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
     hc->last_ts = ts;
     if (m)
         wsh_history_retain(h, hc, m, ts);
+    if (p->idem_key)
+        wsh_history_idem_add(h, hc, p->idem_key, p->idem_len, hc->last_offset, ts);
     out->offset = hc->last_offset;
     out->ts = ts;
     out->delivered = 0;

@@ -22,6 +22,8 @@ typedef struct wsh_publish {
     const char *data;      /* raw JSON value, already validated */
     size_t data_len;
     struct wsh_pending *pending; /* with a journal: the answer to send after the commit (held per record) */
+    const char *idem_key;  /* idempotency key (WS field or Idempotency-Key header), or NULL */
+    size_t idem_len;       /* at most WSH_IDEM_KEY_MAX */
 } wsh_publish_t;
 
 /* The result a publisher is told. */
@@ -30,6 +32,7 @@ typedef struct wsh_published {
     uint64_t ts;
     size_t delivered;      /* subscribers the frame was queued to */
     bool is_pending;       /* durable: delivery and answer follow the commit */
+    bool is_duplicate;     /* the idempotency key was seen: offset is the original's, nothing delivered */
 } wsh_published_t;
 
 /* Builds the WebSocket text frame

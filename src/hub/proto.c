@@ -215,6 +215,15 @@ static int handle_publish(const cmd_t *c)
         .data = c->s + c->toks[d].start,
         .data_len = c->toks[d].end - c->toks[d].start,
     };
+    char key[WSH_IDEM_KEY_MAX + 1];
+    int k = wsh_json_obj_get(c->s, c->toks, 0, "idempotency_key");
+    if (k >= 0) {
+        long kn = c->toks[k].type == WSH_JSON_STRING ? wsh_json_str_decode(c->s, &c->toks[k], key, sizeof key) : -1;
+        if (kn <= 0)
+            return reply_error(c, "bad_request", "\"idempotency_key\" must be a string of 1 to 256 bytes");
+        p.idem_key = key;
+        p.idem_len = (size_t)kn;
+    }
     wsh_hub_t *hub = c->cl->hub;
     /* With a journal the answer waits for the commit (docs/delivery.md). */
     wsh_pending_t *pend = hub->journal ? wsh_pending_new(hub, c->cl->ws->conn->id, false, c->id, c->id_len) : NULL;
@@ -231,7 +240,8 @@ static int handle_publish(const cmd_t *c)
     wsh_buf_init(&b);
     int rc = wsh_buf_appendf(&b, "{\"type\":\"published\"");
     rc = rc ? rc : append_id(&b, c);
-    rc = rc ? rc : wsh_buf_appendf(&b, ",\"channel\":\"%s\",\"offset\":%llu}", name, (unsigned long long)res.offset);
+    rc = rc ? rc : wsh_buf_appendf(&b, ",\"channel\":\"%s\",\"offset\":%llu%s}", name, (unsigned long long)res.offset,
+                                   res.is_duplicate ? ",\"duplicate\":true" : "");
     if (pend) {
         pend->body = b;
         if (rc)

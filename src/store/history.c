@@ -14,6 +14,9 @@ wsh_history_t *wsh_history_new(bool is_shared)
 {
     wsh_history_t *h = wsh_xcalloc(1, sizeof *h);
     wsh_hmap_init(&h->chans);
+    wsh_hmap_init(&h->idem);
+    wsh_list_init(&h->idem_fifo);
+    h->idem_window_ms = 5 * 60 * 1000;
     h->is_shared = is_shared;
     pthread_mutex_init(&h->lock, NULL);
     /* Without durable storage every restart loses history, so each process
@@ -41,6 +44,12 @@ void wsh_history_free(wsh_history_t *h)
         free(c);
         n = next;
     }
+    while (!wsh_list_is_empty(&h->idem_fifo)) {
+        wsh_history_idem_t *e = WSH_CONTAINER_OF(h->idem_fifo.next, wsh_history_idem_t, fifo);
+        wsh_list_remove(&e->fifo);
+        free(e);
+    }
+    wsh_hmap_dispose(&h->idem);
     wsh_hmap_dispose(&h->chans);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -152,6 +161,44 @@ wsh_msg_t *wsh_history_frame_for_caller(const wsh_history_t *h, const wsh_histor
     if (!h->is_shared)
         return wsh_msg_ref(e->frame);
     return wsh_msg_new_copy(e->frame->data, e->frame->len);
+}
+
+static uint64_t idem_hash(const wsh_history_chan_t *c, const char *key, size_t len)
+{
+    return wsh_hash_bytes(key, len) ^ wsh_hash_u64((uint64_t)(uintptr_t)c);
+}
+
+uint64_t wsh_history_idem_find(wsh_history_t *h, const wsh_history_chan_t *c, const char *key, size_t len,
+                               uint64_t now_ms)
+{
+    /* Keys expire in the order they were added, so the oldest are at the head. */
+    while (!wsh_list_is_empty(&h->idem_fifo)) {
+        wsh_history_idem_t *e = WSH_CONTAINER_OF(h->idem_fifo.next, wsh_history_idem_t, fifo);
+        if (e->expires_ms > now_ms)
+            break;
+        wsh_list_remove(&e->fifo);
+        wsh_hmap_remove(&h->idem, &e->node);
+        free(e);
+    }
+    for (wsh_hnode_t *n = wsh_hmap_find(&h->idem, idem_hash(c, key, len)); n; n = wsh_hmap_next_same(n)) {
+        wsh_history_idem_t *e = WSH_CONTAINER_OF(n, wsh_history_idem_t, node);
+        if (e->hc == c && e->key_len == len && memcmp(e->key, key, len) == 0)
+            return e->offset;
+    }
+    return 0;
+}
+
+void wsh_history_idem_add(wsh_history_t *h, wsh_history_chan_t *c, const char *key, size_t len, uint64_t offset,
+                          uint64_t now_ms)
+{
+    wsh_history_idem_t *e = wsh_xmalloc(sizeof *e + len);
+    e->expires_ms = now_ms + h->idem_window_ms;
+    e->hc = c;
+    e->offset = offset;
+    e->key_len = (uint16_t)len;
+    memcpy(e->key, key, len);
+    wsh_hmap_insert(&h->idem, &e->node, idem_hash(c, key, len));
+    wsh_list_insert_tail(&h->idem_fifo, &e->fifo);
 }
 
 wsh_history_chan_t *wsh_history_find(const wsh_history_t *h, const char *name, size_t len)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/hmap.h"
+#include "core/list.h"
 #include "core/msg.h"
 
 /* An epoch is 16 lowercase hex characters (64 random bits). */
@@ -50,9 +51,23 @@ typedef struct wsh_history_chan {
     char name[];
 } wsh_history_chan_t;
 
+/* A remembered idempotency key: (channel, key) → the offset it got. */
+typedef struct wsh_history_idem {
+    wsh_hnode_t node;          /* in h->idem, keyed by (channel record, key) */
+    wsh_list_t fifo;           /* in h->idem_fifo, oldest first, for expiry */
+    uint64_t expires_ms;       /* wall time after which the key is forgotten */
+    wsh_history_chan_t *hc;
+    uint64_t offset;
+    uint16_t key_len;
+    char key[];
+} wsh_history_idem_t;
+
 /* Created by the server, one per process; freed at exit. */
 typedef struct wsh_history {
     wsh_hmap_t chans;
+    wsh_hmap_t idem;               /* idempotency keys inside their window */
+    wsh_list_t idem_fifo;
+    uint64_t idem_window_ms;       /* default 5 minutes */
     char epoch[WSH_EPOCH_LEN + 1]; /* epoch of every channel created by this process */
     bool is_shared;                /* more than one worker: lock for real */
     wsh_history_limits_t lim;
@@ -113,6 +128,17 @@ static inline const wsh_history_entry_t *wsh_history_at(const wsh_history_chan_t
 /* A frame for the caller's thread holding the same bytes as e->frame: a new
  * reference when the store is not shared, else a copy. */
 wsh_msg_t *wsh_history_frame_for_caller(const wsh_history_t *h, const wsh_history_entry_t *e);
+
+/* Longest accepted idempotency key, in bytes. */
+#define WSH_IDEM_KEY_MAX 256
+
+/* The offset a publish with key on c got within the window, or 0. Forgets
+ * expired keys first. */
+uint64_t wsh_history_idem_find(wsh_history_t *h, const wsh_history_chan_t *c, const char *key, size_t len,
+                               uint64_t now_ms);
+/* Remembers that key on c got offset, until now_ms + the window. */
+void wsh_history_idem_add(wsh_history_t *h, wsh_history_chan_t *c, const char *key, size_t len, uint64_t offset,
+                          uint64_t now_ms);
 
 /* Assigns the next offset of channel name (creating its record first) and
  * records ts. Returns the record; its last_offset is the new message's offset

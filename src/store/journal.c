@@ -43,7 +43,7 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS channels(name TEXT PRIMARY KEY, epoch TEXT NOT NULL,"
     " last_offset INTEGER NOT NULL, last_ts INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS messages(channel TEXT NOT NULL, offset INTEGER NOT NULL,"
-    " ts INTEGER NOT NULL, frame BLOB NOT NULL, PRIMARY KEY(channel, offset)) WITHOUT ROWID;";
+    " ts INTEGER NOT NULL, frame BLOB NOT NULL, idem TEXT, PRIMARY KEY(channel, offset)) WITHOUT ROWID;";
 
 static int fail(wsh_journal_t *j, char *errbuf, size_t errlen, const char *what)
 {
@@ -129,6 +129,22 @@ static int load_channels(wsh_journal_t *j, char *errbuf, size_t errlen)
     }
     sqlite3_finalize(chans);
     sqlite3_finalize(msgs);
+    /* Idempotency keys still inside their window come back too, so a
+     * client retrying after a crash is not published twice. */
+    sqlite3_stmt *keys;
+    if (sqlite3_prepare_v2(j->db, "SELECT channel, offset, idem, ts FROM messages WHERE idem IS NOT NULL AND ts>=?1 "
+                           "ORDER BY ts", -1, &keys, NULL) != SQLITE_OK)
+        return fail(j, errbuf, errlen, "reading idempotency keys");
+    sqlite3_bind_int64(keys, 1, (sqlite3_int64)(now > h->idem_window_ms ? now - h->idem_window_ms : 0));
+    while (sqlite3_step(keys) == SQLITE_ROW) {
+        wsh_history_chan_t *c = wsh_history_find(h, (const char *)sqlite3_column_text(keys, 0),
+                                                 (size_t)sqlite3_column_bytes(keys, 0));
+        if (c)
+            wsh_history_idem_add(h, c, (const char *)sqlite3_column_text(keys, 2),
+                                 (size_t)sqlite3_column_bytes(keys, 2), (uint64_t)sqlite3_column_int64(keys, 1),
+                                 (uint64_t)sqlite3_column_int64(keys, 3));
+    }
+    sqlite3_finalize(keys);
     wsh_log_info(0, "journal %s: %zu channels, %zu messages restored, epoch %s", j->path, nchan, nmsg, h->epoch);
     return 0;
 }
@@ -148,7 +164,7 @@ wsh_journal_t *wsh_journal_open(const char *dir, wsh_history_t *h, char *errbuf,
     }
     if (load_epoch(j, errbuf, errlen) < 0 || load_channels(j, errbuf, errlen) < 0)
         goto fail;
-    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO messages(channel, offset, ts, frame) VALUES(?1,?2,?3,?4)",
+    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO messages(channel, offset, ts, frame, idem) VALUES(?1,?2,?3,?4,?5)",
                            -1, &j->ins_msg, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(j->db,
                            "INSERT INTO channels(name, epoch, last_offset, last_ts) VALUES(?1,?2,?3,?4) "
@@ -180,12 +196,19 @@ const char *wsh_journal_path(const wsh_journal_t *j)
 
 void wsh_journal_append(wsh_journal_t *j, const wsh_journal_rec_t *rec)
 {
+    wsh_journal_rec_t r = *rec;
+    if (r.idem_key) {
+        /* The caller's key lives in its request buffer. */
+        char *k = wsh_xmalloc(r.idem_len ? r.idem_len : 1);
+        memcpy(k, r.idem_key, r.idem_len);
+        r.idem_key = k;
+    }
     pthread_mutex_lock(&j->lock);
     if (j->cnt == j->cap) {
         j->cap = j->cap ? j->cap * 2 : 256;
         j->queue = wsh_xrealloc(j->queue, j->cap * sizeof *j->queue);
     }
-    j->queue[j->cnt++] = *rec;
+    j->queue[j->cnt++] = r;
     if (j->cnt == 1)
         pthread_cond_signal(&j->cond);
     pthread_mutex_unlock(&j->lock);
@@ -198,7 +221,7 @@ static void trim(wsh_journal_t *j, const wsh_journal_rec_t *recs, size_t cnt)
     const wsh_history_limits_t *lim = &j->h->lim;
     for (size_t i = 0; i < cnt; i++) {
         const wsh_journal_rec_t *r = &recs[i];
-        if ((i + 1 < cnt && recs[i + 1].hc == r->hc) || r->offset <= lim->max_count)
+        if (!r->frame || (i + 1 < cnt && recs[i + 1].hc == r->hc) || r->offset <= lim->max_count)
             continue;
         sqlite3_bind_text(j->del_old, 1, r->hc->name, r->hc->name_len, SQLITE_STATIC);
         sqlite3_bind_int64(j->del_old, 2, (sqlite3_int64)(r->offset - lim->max_count));
@@ -221,15 +244,21 @@ static int write_batch(wsh_journal_t *j, const wsh_journal_rec_t *recs, size_t c
     int rc = sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (size_t i = 0; i < cnt && rc == SQLITE_OK; i++) {
         const wsh_journal_rec_t *r = &recs[i];
+        if (!r->frame)
+            continue;
         sqlite3_bind_text(j->ins_msg, 1, r->hc->name, r->hc->name_len, SQLITE_STATIC);
         sqlite3_bind_int64(j->ins_msg, 2, (sqlite3_int64)r->offset);
         sqlite3_bind_int64(j->ins_msg, 3, (sqlite3_int64)r->ts);
         sqlite3_bind_blob(j->ins_msg, 4, r->frame->data, (int)r->frame->len, SQLITE_STATIC);
+        if (r->idem_key)
+            sqlite3_bind_text(j->ins_msg, 5, r->idem_key, (int)r->idem_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(j->ins_msg, 5);
         rc = sqlite3_step(j->ins_msg) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
         sqlite3_reset(j->ins_msg);
         /* One channel row update per run of the same channel is enough; the
          * last record of a run carries the highest offset. */
-        if (rc == SQLITE_OK && (i + 1 == cnt || recs[i + 1].hc != r->hc)) {
+        if (rc == SQLITE_OK && (i + 1 == cnt || recs[i + 1].hc != r->hc || !recs[i + 1].frame)) {
             sqlite3_bind_text(j->up_chan, 1, r->hc->name, r->hc->name_len, SQLITE_STATIC);
             sqlite3_bind_text(j->up_chan, 2, r->hc->epoch, -1, SQLITE_STATIC);
             sqlite3_bind_int64(j->up_chan, 3, (sqlite3_int64)r->offset);
@@ -276,8 +305,11 @@ static void *writer(void *arg)
         pthread_mutex_unlock(&j->lock);
         int rc = write_batch(j, batch, n);
         j->cb(j->ud, batch, n, rc == SQLITE_OK ? 0 : rc);
-        for (size_t i = 0; i < n; i++)
-            wsh_msg_unref(batch[i].frame);
+        for (size_t i = 0; i < n; i++) {
+            if (batch[i].frame)
+                wsh_msg_unref(batch[i].frame);
+            free((void *)batch[i].idem_key);
+        }
     }
     free(batch);
     return NULL;
@@ -305,8 +337,11 @@ void wsh_journal_close(wsh_journal_t *j)
         pthread_mutex_unlock(&j->lock);
         pthread_join(j->thread, NULL);
     }
-    for (size_t i = 0; i < j->cnt; i++)
-        wsh_msg_unref(j->queue[i].frame);
+    for (size_t i = 0; i < j->cnt; i++) {
+        if (j->queue[i].frame)
+            wsh_msg_unref(j->queue[i].frame);
+        free((void *)j->queue[i].idem_key);
+    }
     free(j->queue);
     sqlite3_finalize(j->ins_msg);
     sqlite3_finalize(j->up_chan);

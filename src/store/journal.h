@@ -17,8 +17,11 @@ typedef struct wsh_journal_rec {
     wsh_history_chan_t *hc;  /* published records are never freed */
     uint64_t offset;
     uint64_t ts;
-    wsh_msg_t *frame;        /* the `message` frame; the journal owns this reference */
+    wsh_msg_t *frame;        /* the `message` frame, owned by the journal; NULL: write nothing,
+                              * only keep this record's place in the commit order */
     void *tag;               /* the caller's (a pending reply), passed back on commit */
+    const char *idem_key;    /* stored with the message so the key survives a restart; copied */
+    size_t idem_len;
 } wsh_journal_rec_t;
 
 /* Runs on the journal thread after each batch: err is 0 when the batch is
