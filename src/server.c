@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "hub/bus.h"
+#include "hub/receipts.h"
 #include "obs/metrics.h"
 #include "store/history.h"
 #include "store/journal.h"
@@ -99,6 +100,7 @@ int wsh_server_run(const wsh_config_t *cfg)
         }
     }
     srv.bus = shared ? wsh_bus_new(srv.worker_cnt, srv.history) : NULL;
+    srv.receipts = wsh_receipts_new();
     srv.workers = wsh_xcalloc(srv.worker_cnt, sizeof *srv.workers);
     wsh_metrics_register();
     for (size_t i = 0; i < srv.worker_cnt; i++) {
@@ -150,6 +152,7 @@ int wsh_server_run(const wsh_config_t *cfg)
         wsh_worker_dispose(&srv.workers[i]);
     free(srv.workers);
     wsh_bus_free(srv.bus);
+    wsh_receipts_free(srv.receipts);
     wsh_history_free(srv.history);
     wsh_log_info(0, "stopped");
     return exit_code;

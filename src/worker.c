@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include "core/log.h"
 #include "store/history.h"
 #include "hub/bus.h"
+#include "hub/pending.h"
+#include "hub/receipts.h"
 #include "net/sock.h"
 #include "obs/metrics.h"
 #include "routes.h"
@@ -83,6 +86,23 @@ static void on_sweep(wsh_timer_t *t)
     wsh_loop_timer_start(w->loop, &w->sweep_timer, SWEEP_MS);
 }
 
+/* Receipt deadlines are checked at this granularity. */
+#define RECEIPT_TICK_MS 100
+
+static void on_receipt_tick(wsh_timer_t *t)
+{
+    wsh_worker_t *w = t->data;
+    wsh_history_t *h = w->srv->history;
+    wsh_pending_t **answers;
+    wsh_history_lock(h);
+    size_t n = wsh_receipts_expire(w->srv->receipts, w->hub, wsh_clock_mono_ms(), &answers);
+    wsh_history_unlock(h);
+    for (size_t i = 0; i < n; i++)
+        wsh_bus_answer(w->hub, answers[i]);
+    free(answers);
+    wsh_loop_timer_start(w->loop, &w->receipt_timer, RECEIPT_TICK_MS);
+}
+
 void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
 {
     const wsh_config_t *cfg = srv->cfg;
@@ -98,6 +118,7 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
     w->net = wsh_net_new(w->loop, &lim, w);
     w->hub = wsh_hub_new(w->loop, &srv->hub_opts, srv->history);
     w->hub->net = w->net;
+    w->hub->receipts = srv->receipts;
     w->http_opts.lim.max_head = cfg->max_head;
     w->http_opts.lim.max_headers = cfg->max_headers;
     w->http_opts.lim.max_body = cfg->max_body;
@@ -110,6 +131,9 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
     wsh_timer_init(&w->sweep_timer, on_sweep, w);
     if (idx == 0 && cfg->history_ttl_ms)
         wsh_loop_timer_start(w->loop, &w->sweep_timer, SWEEP_MS);
+    wsh_timer_init(&w->receipt_timer, on_receipt_tick, w);
+    if (idx == 0)
+        wsh_loop_timer_start(w->loop, &w->receipt_timer, RECEIPT_TICK_MS);
 }
 
 int wsh_worker_listen(wsh_worker_t *w)
@@ -198,6 +222,7 @@ void wsh_worker_dispose(wsh_worker_t *w)
     }
     wsh_loop_timer_stop(w->loop, &w->drain_timer);
     wsh_loop_timer_stop(w->loop, &w->sweep_timer);
+    wsh_loop_timer_stop(w->loop, &w->receipt_timer);
     wsh_loop_run_once(w->loop, 0);
     wsh_hub_free(w->hub);
     wsh_net_free(w->net);

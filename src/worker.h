@@ -43,6 +43,7 @@ typedef struct wsh_worker {
     bool is_draining;
     wsh_timer_t drain_timer;
     wsh_timer_t sweep_timer;      /* worker 0: drops expired history */
+    wsh_timer_t receipt_timer;    /* worker 0: closes receipts past their deadline */
 } wsh_worker_t;
 
 /* The process-wide pieces every worker reads (or locks). */
@@ -53,6 +54,7 @@ typedef struct wsh_server {
     struct wsh_history *history;
     struct wsh_bus *bus;          /* NULL with one worker and no journal */
     struct wsh_journal *journal;  /* --data-dir, or NULL */
+    struct wsh_receipts *receipts;
     wsh_worker_t *workers;
     size_t worker_cnt;
     struct sockaddr_storage bound[WSH_CONFIG_MAX_LISTEN]; /* what worker 0 bound (port 0 resolved) */

@@ -14,6 +14,7 @@
 #include "http/httpconn.h"
 #include "hub/fanout.h"
 #include "hub/pending.h"
+#include "hub/receipts.h"
 #include "hub/replay.h"
 #include "ws/utf8.h"
 
@@ -114,6 +115,24 @@ static bool idem_header(wsh_http_x_t *x, wsh_publish_t *p)
     return true;
 }
 
+/* Reads an unsigned query parameter; returns 1 present, 0 absent, -1 after
+ * answering 400. */
+static int query_u64(wsh_http_x_t *x, const char *key, uint64_t *out)
+{
+    char v[32];
+    long n = wsh_http_req_query(x->req, key, v, sizeof v);
+    if (n == -1)
+        return 0;
+    char *end;
+    if (n <= 0 || v[0] < '0' || v[0] > '9' || (*out = strtoull(v, &end, 10), *end != '\0')) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "%s must be a non-negative integer", key);
+        reply_error(x, 400, "bad_request", msg);
+        return -1;
+    }
+    return 1;
+}
+
 /* With a journal, publishes answer after their commit: returns the answer
  * the records will hold (NULL without a journal). */
 static wsh_pending_t *start_publish(wsh_http_x_t *x)
@@ -155,13 +174,50 @@ static void publish_body(wsh_http_x_t *x, const char *name, size_t len)
     };
     if (!idem_header(x, &p))
         return;
-    p.pending = start_publish(x);
+    /* ?receipts=N&timeout=MS: answer once N subscribers acked, or at the
+     * timeout, with the clients that did (instead of at the publish). */
+    uint64_t want = 0, timeout = WSH_RECEIPT_TIMEOUT_MS;
+    if (query_u64(x, "receipts", &want) < 0 || query_u64(x, "timeout", &timeout) < 0)
+        return;
+    if (want && (timeout == 0 || timeout > WSH_RECEIPT_TIMEOUT_MAX_MS || want > UINT32_MAX)) {
+        reply_error(x, 400, "bad_request", "timeout must be 1 to 300000 ms");
+        return;
+    }
+    wsh_receipt_req_t rreq = {hub->bus_idx, x->conn->id, true, (uint32_t)want, timeout, NULL, 0};
+    if (want)
+        p.receipts = &rreq;
+    else
+        p.pending = start_publish(x);
     wsh_published_t res;
     int err = wsh_fanout_publish(hub, &p, &res);
+    if (want && !err && !res.is_duplicate) {
+        wsh_httpconn_wait(x);
+        return;
+    }
     wsh_buf_t b;
     wsh_buf_init(&b);
     int rc = err ? 0 : append_published(&b, name, len, &res);
     finish_publish(x, p.pending, &b, rc, err);
+}
+
+/* GET /api/channels/{channel}/dead-letters */
+static void channel_dead_letters(wsh_http_x_t *x, const char *name, size_t len)
+{
+    wsh_hub_t *hub = x->data;
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    wsh_history_lock(hub->history);
+    wsh_history_chan_t *hc = wsh_history_find(hub->history, name, len);
+    int rc = hc ? wsh_buf_append(&b, "{", 1) : 0;
+    rc = rc || !hc ? rc : wsh_receipts_dead_json(hub->receipts, hc, &b);
+    wsh_history_unlock(hub->history);
+    if (!hc) {
+        wsh_buf_dispose(&b);
+        reply_error(x, 404, "not_found", "no such channel");
+        return;
+    }
+    rc = rc ? rc : wsh_buf_append(&b, "}", 1);
+    reply_json(x, 200, &b, rc);
 }
 
 static void channel_info(wsh_http_x_t *x, const char *name, size_t len)
@@ -181,24 +237,6 @@ static void channel_info(wsh_http_x_t *x, const char *name, size_t len)
         return;
     }
     reply_json(x, 200, &b, rc);
-}
-
-/* Reads an unsigned query parameter; returns 1 present, 0 absent, -1 after
- * answering 400. */
-static int query_u64(wsh_http_x_t *x, const char *key, uint64_t *out)
-{
-    char v[32];
-    long n = wsh_http_req_query(x->req, key, v, sizeof v);
-    if (n == -1)
-        return 0;
-    char *end;
-    if (n <= 0 || v[0] < '0' || v[0] > '9' || (*out = strtoull(v, &end, 10), *end != '\0')) {
-        char msg[80];
-        snprintf(msg, sizeof msg, "%s must be a non-negative integer", key);
-        reply_error(x, 400, "bad_request", msg);
-        return -1;
-    }
-    return 1;
 }
 
 /* GET /api/channels/{channel}/history?since=N&limit=M */
@@ -245,6 +283,13 @@ static void route_channel(wsh_http_x_t *x)
             return;
         }
         channel_info(x, name, (size_t)n);
+    } else if (strcmp(action, "dead-letters") == 0) {
+        if (!is_get) {
+            wsh_http_respond_error(x->conn, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n",
+                                   x->keep_alive);
+            return;
+        }
+        channel_dead_letters(x, name, (size_t)n);
     } else if (strcmp(action, "history") == 0) {
         if (!is_get) {
             wsh_http_respond_error(x->conn, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n",

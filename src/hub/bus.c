@@ -69,6 +69,16 @@ static uint64_t push(wsh_bus_t *bus, size_t i, wsh_bus_entry_t e, bool wake_self
     return first && (wake_self || i != from) && i < 64 ? 1ull << i : 0;
 }
 
+void wsh_bus_answer(wsh_hub_t *from, wsh_pending_t *p)
+{
+    if (!from->bus) {
+        /* One worker: the connection is ours. */
+        wsh_pending_release(from, p);
+        return;
+    }
+    wsh_bus_wake(from->bus, push(from->bus, p->worker, (wsh_bus_entry_t){NULL, p, NULL, 0}, true, SIZE_MAX));
+}
+
 void wsh_bus_on_commit(void *ud, struct wsh_journal_rec *recs, size_t cnt, int err)
 {
     wsh_bus_t *bus = ud;

@@ -61,6 +61,11 @@ uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_c
  * the journal thread. */
 void wsh_bus_on_commit(void *ud, struct wsh_journal_rec *recs, size_t cnt, int err);
 
+/* Hands answer p (refs 1) to the worker that owns its connection, which
+ * sends it; with no bus (one worker) it is sent right away. Call without the
+ * history lock held. */
+void wsh_bus_answer(wsh_hub_t *from, struct wsh_pending *p);
+
 /* Wakes the loops in mask (without the lock held). */
 void wsh_bus_wake(wsh_bus_t *bus, uint64_t mask);
 

@@ -9,6 +9,7 @@
 #include "hub/bus.h"
 #include "hub/client.h"
 #include "hub/pending.h"
+#include "hub/receipts.h"
 #include "store/journal.h"
 #include "obs/metrics.h"
 #include "ws/frame.h"
@@ -30,8 +31,10 @@ wsh_msg_t *wsh_fanout_build(const wsh_publish_t *p, uint64_t offset, uint64_t ts
                             (unsigned long long)ts);
     static const char head[] = "{\"type\":\"message\",\"channel\":\"";
     static const char id_key[] = ",\"id\":";
+    static const char receipts_key[] = ",\"receipts\":true";
     static const char data_key[] = ",\"data\":";
     size_t payload = sizeof head - 1 + p->channel_len + (size_t)nums_len + (p->id ? sizeof id_key - 1 + p->id_len : 0) +
+                     (p->receipts ? sizeof receipts_key - 1 : 0) +
                      sizeof data_key - 1 + p->data_len + 1;
     uint8_t hdr[WSH_FRAME_MAX_SERVER_HEADER];
     size_t hdr_len = wsh_frame_header_encode(hdr, WSH_OP_TEXT, true, 0, payload);
@@ -47,6 +50,8 @@ wsh_msg_t *wsh_fanout_build(const wsh_publish_t *p, uint64_t offset, uint64_t ts
         put(&w, id_key, sizeof id_key - 1);
         put(&w, p->id, p->id_len);
     }
+    if (p->receipts)
+        put(&w, receipts_key, sizeof receipts_key - 1);
     put(&w, data_key, sizeof data_key - 1);
     put(&w, p->data, p->data_len);
     *w = '}';
@@ -121,6 +126,9 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
          * offset order, and its thread then owns the frame. */
         if (p->idem_key)
             wsh_history_idem_add(h, hc, p->idem_key, p->idem_len, hc->last_offset, ts);
+        if (p->receipts && hub->receipts)
+            wsh_receipts_open(hub->receipts, hc, hc->last_offset, ts, hc->subscribers, p->receipts,
+                              wsh_clock_mono_ms());
         wsh_journal_rec_t rec = {hc, hc->last_offset, ts, jm, p->pending, p->idem_key, p->idem_len};
         wsh_journal_append(hub->journal, &rec);
         out->offset = hc->last_offset;
@@ -152,6 +160,8 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
         wsh_history_retain(h, hc, m, ts);
     if (p->idem_key)
         wsh_history_idem_add(h, hc, p->idem_key, p->idem_len, hc->last_offset, ts);
+    if (p->receipts && hub->receipts)
+        wsh_receipts_open(hub->receipts, hc, hc->last_offset, ts, hc->subscribers, p->receipts, wsh_clock_mono_ms());
     out->offset = hc->last_offset;
     out->ts = ts;
     out->delivered = 0;

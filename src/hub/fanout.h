@@ -22,6 +22,7 @@ typedef struct wsh_publish {
     const char *data;      /* raw JSON value, already validated */
     size_t data_len;
     struct wsh_pending *pending; /* with a journal: the answer to send after the commit (held per record) */
+    const struct wsh_receipt_req *receipts; /* publisher wants receipts (acks), or NULL */
     const char *idem_key;  /* idempotency key (WS field or Idempotency-Key header), or NULL */
     size_t idem_len;       /* at most WSH_IDEM_KEY_MAX */
 } wsh_publish_t;
@@ -36,7 +37,7 @@ typedef struct wsh_published {
 } wsh_published_t;
 
 /* Builds the WebSocket text frame
- * {"type":"message","channel":C,"offset":N,"ts":T[,"id":ID],"data":DATA}
+ * {"type":"message","channel":C,"offset":N,"ts":T[,"id":ID][,"receipts":true],"data":DATA}
  * with data and id copied byte for byte. Returns NULL only when the size does
  * not fit a frame we can allocate (the caller answers too_large). */
 wsh_msg_t *wsh_fanout_build(const wsh_publish_t *p, uint64_t offset, uint64_t ts);

@@ -24,6 +24,7 @@ typedef struct wsh_hub {
     wsh_hmap_t subs;         /* wsh_sub_t by (client, channel) */
     struct wsh_bus *bus;     /* cross-worker delivery; NULL with one worker and no journal */
     struct wsh_journal *journal; /* durable store (--data-dir), or NULL */
+    struct wsh_receipts *receipts; /* shared receipt bookkeeping (under the history lock) */
     struct wsh_net *net;     /* this worker's connections, to find a publisher again */
     size_t bus_idx;          /* this hub's slot in bus */
     uint64_t clients;        /* connected clients on this loop */

@@ -13,6 +13,7 @@
 #include "hub/channel.h"
 #include "hub/fanout.h"
 #include "hub/pending.h"
+#include "hub/receipts.h"
 #include "hub/replay.h"
 
 /* Tokens recorded per command: the root object and its direct members. */
@@ -225,6 +226,19 @@ static int handle_publish(const cmd_t *c)
         p.idem_len = (size_t)kn;
     }
     wsh_hub_t *hub = c->cl->hub;
+    int rt = wsh_json_obj_get(c->s, c->toks, 0, "receipts");
+    wsh_receipt_req_t rreq = {0};
+    if (rt >= 0 && c->toks[rt].type == WSH_JSON_TRUE) {
+        uint64_t timeout = WSH_RECEIPT_TIMEOUT_MS;
+        if (get_u64_field(c, "receipt_timeout", &timeout) < 0)
+            return 0;
+        if (timeout == 0 || timeout > WSH_RECEIPT_TIMEOUT_MAX_MS)
+            return reply_error(c, "bad_request", "\"receipt_timeout\" must be 1 to 300000 ms");
+        rreq = (wsh_receipt_req_t){hub->bus_idx, c->cl->ws->conn->id, false, 0, timeout, c->id, c->id_len};
+        p.receipts = &rreq;
+    } else if (rt >= 0 && c->toks[rt].type != WSH_JSON_FALSE) {
+        return reply_error(c, "bad_request", "\"receipts\" must be a boolean");
+    }
     /* With a journal the answer waits for the commit (docs/delivery.md). */
     wsh_pending_t *pend = hub->journal ? wsh_pending_new(hub, c->cl->ws->conn->id, false, c->id, c->id_len) : NULL;
     p.pending = pend;
@@ -252,6 +266,32 @@ static int handle_publish(const cmd_t *c)
     return send_buf(c, &b, rc);
 }
 
+/* {"type":"ack","channel":C,"offset":N}: no reply; the publisher gets a
+ * receipt if it asked for one. Unknown offsets and repeats are ignored. */
+static int handle_ack(const cmd_t *c)
+{
+    char name[WSH_CHANNEL_NAME_MAX + 1];
+    long n = get_channel(c, name);
+    if (n < 0)
+        return 0;
+    uint64_t offset;
+    int rc = get_u64_field(c, "offset", &offset);
+    if (rc < 0)
+        return 0;
+    if (rc == 0)
+        return reply_error(c, "bad_request", "missing \"offset\"");
+    wsh_hub_t *hub = c->cl->hub;
+    wsh_history_lock(hub->history);
+    wsh_history_chan_t *hc = wsh_history_find(hub->history, name, (size_t)n);
+    wsh_pending_t *answer = hc && hub->receipts ? wsh_receipts_ack(hub->receipts, hub, hc, offset, c->cl->id,
+                                                                    strlen(c->cl->id))
+                                                : NULL;
+    wsh_history_unlock(hub->history);
+    if (answer)
+        wsh_bus_answer(hub, answer);
+    return 0;
+}
+
 typedef struct command {
     const char *type;
     int (*handle)(const cmd_t *c);
@@ -263,6 +303,7 @@ static const command_t commands[] = {
     {"unsubscribe", handle_unsubscribe},
     {"publish", handle_publish},
     {"history", handle_history},
+    {"ack", handle_ack},
 };
 
 int wsh_proto_handle(wsh_client_t *cl, const char *s, size_t len)

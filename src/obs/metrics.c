@@ -84,6 +84,7 @@ static const simple_t simple_metrics[] = {
     {"wshub_bytes_sent_total", "counter", "Bytes written to sockets.", offsetof(wsh_metrics_t, bytes_out)},
     {"wshub_slow_consumer_closes_total", "counter", "Connections closed with 4008 because their send queue passed its cap.", offsetof(wsh_metrics_t, slow_closes)},
     {"wshub_http_requests_total", "counter", "HTTP requests answered.", offsetof(wsh_metrics_t, http_requests)},
+    {"wshub_dead_letters_total", "counter", "Messages published with receipts that some subscriber did not ack in time.", offsetof(wsh_metrics_t, dead_letters)},
     {"wshub_http_errors_total", "counter", "HTTP requests answered with a 4xx or 5xx status.", offsetof(wsh_metrics_t, http_errors)},
 };
 

@@ -33,6 +33,7 @@ typedef struct wsh_metrics {
     wsh_counter_t slow_closes;       /* connections closed with 4008 */
     wsh_counter_t http_requests;
     wsh_counter_t http_errors;       /* answered with a 4xx/5xx status */
+    wsh_counter_t dead_letters;      /* messages with receipts not acked by every subscriber in time */
     wsh_counter_t closes[WSH_METRICS_CLOSE_CODES + 1]; /* close frames we sent, by code */
     wsh_counter_t lat_buckets[WSH_METRICS_LAT_BUCKETS + 1];
     wsh_counter_t lat_count;
