@@ -63,6 +63,7 @@ static const char *const simple_names[][2] = {
     {"wshub_slow_consumer_closes_total", "counter"},
     {"wshub_http_requests_total", "counter"},
     {"wshub_http_errors_total", "counter"},
+    {"wshub_dead_letters_total", "counter"},
 };
 
 static void test_metrics_render_names_every_metric_with_help_and_type(void **state)
