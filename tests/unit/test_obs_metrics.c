@@ -115,8 +115,8 @@ static void test_metrics_render_is_well_formed_text(void **state)
         assert_ptr_equal(num_end, end); /* exactly one number after the series */
         samples++;
     }
-    /* 13 simple metrics, 14 close codes, 16 buckets, sum and count. */
-    assert_int_equal(samples, 13 + 14 + 16 + 2);
+    /* 14 simple metrics (with dead letters), 14 close codes, 16 buckets, sum and count. */
+    assert_int_equal(samples, 14 + 14 + 16 + 2);
     free(t);
 }
 
