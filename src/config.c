@@ -10,7 +10,7 @@
 
 #include "core/alloc.h"
 
-typedef enum { OPT_STRING, OPT_SIZE, OPT_DURATION, OPT_BOOL, OPT_LEVEL, OPT_LISTEN, OPT_COUNT } opt_type_t;
+typedef enum { OPT_STRING, OPT_SIZE, OPT_DURATION, OPT_BOOL, OPT_LEVEL, OPT_LISTEN, OPT_COUNT, OPT_HISTORY_RULE } opt_type_t;
 
 typedef struct option {
     const char *name;   /* flag without "--", config key, and WSHUB_<NAME> env var */
@@ -40,6 +40,7 @@ static const option_t options[] = {
     {"request-timeout", OPT_DURATION, OFF(request_timeout_ms), "DURATION", "time to send an HTTP request, then 408 (default 10s)", 1, 0},
     {"history-size", OPT_COUNT, OFF(history_size), "N", "messages kept per channel for recovery and history (default 1000)", 0, 1000000},
     {"history-ttl", OPT_DURATION, OFF(history_ttl_ms), "DURATION", "drop kept messages older than this; 0 = never (default 24h)", 0, 0},
+    {"history-prefix", OPT_HISTORY_RULE, OFF(history_rules), "PREFIX=N[,TTL]", "retention for channels starting with PREFIX, repeatable (e.g. events.=100,1h)", 0, 0},
     {"idempotency-window", OPT_DURATION, OFF(idem_window_ms), "DURATION", "how long a publish's idempotency key is remembered (default 5m)", 1, 0},
     {"workers", OPT_COUNT, OFF(workers), "N", "event-loop threads; 0 = one per CPU this process may use (default 0)", 0, 64},
     {"drain-timeout", OPT_DURATION, OFF(drain_timeout_ms), "DURATION", "shutdown wait for clients' close frames (default 5s)", 0, 0},
@@ -230,6 +231,42 @@ static int apply(loader_t *ld, layer_t layer, const option_t *o, const char *val
             return -1;
         }
         return 0;
+    case OPT_HISTORY_RULE: {
+        /* PREFIX=N[,TTL]: the last '=' separates, so a prefix may not hold one. */
+        const char *eq = strrchr(value, '=');
+        char num[64];
+        wsh_config_history_rule_t r = {0};
+        const char *comma = eq ? strchr(eq, ',') : NULL;
+        size_t plen = eq ? (size_t)(eq - value) : 0;
+        size_t nlen = eq ? (comma ? (size_t)(comma - eq - 1) : strlen(eq + 1)) : 0;
+        char *end = NULL;
+        if (!eq || plen == 0 || plen >= sizeof r.prefix || nlen == 0 || nlen >= sizeof num) {
+            bad_value(where, "invalid rule (want PREFIX=N[,TTL])", value);
+            return -1;
+        }
+        memcpy(r.prefix, value, plen);
+        memcpy(num, eq + 1, nlen);
+        num[nlen] = '\0';
+        errno = 0;
+        r.size = strtoull(num, &end, 10);
+        if (!isdigit((unsigned char)num[0]) || *end || errno || r.size > 1000000) {
+            bad_value(where, "invalid rule size (want 0..1000000)", value);
+            return -1;
+        }
+        if (comma) {
+            if (wsh_config_parse_duration_ms(comma + 1, &r.ttl_ms) < 0) {
+                bad_value(where, "invalid rule duration", value);
+                return -1;
+            }
+            r.has_ttl = true;
+        }
+        if (cfg->history_rule_cnt == WSH_CONFIG_MAX_HISTORY_RULES) {
+            bad_value(where, "too many history rules, at most 32", value);
+            return -1;
+        }
+        cfg->history_rules[cfg->history_rule_cnt++] = r;
+        return 0;
+    }
     case OPT_LISTEN: {
         wsh_hostport_t hp;
         if (wsh_sock_parse_hostport(value, &hp) < 0) {

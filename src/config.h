@@ -12,6 +12,15 @@
 
 #define WSH_CONFIG_MAX_LISTEN 16
 
+/* history-prefix PREFIX=SIZE[,TTL]: retention for channels under a prefix. */
+typedef struct wsh_config_history_rule {
+    char prefix[256];
+    uint64_t size;
+    uint64_t ttl_ms;
+    bool has_ttl;       /* else the global history-ttl applies */
+} wsh_config_history_rule_t;
+#define WSH_CONFIG_MAX_HISTORY_RULES 32
+
 /* Filled by wsh_config_load; strings are owned and released by wsh_config_dispose. */
 typedef struct wsh_config {
     wsh_hostport_t listen[WSH_CONFIG_MAX_LISTEN];
@@ -35,6 +44,8 @@ typedef struct wsh_config {
     uint64_t history_size;     /* messages retained per channel */
     uint64_t history_ttl_ms;   /* retained messages older than this are dropped; 0 = no age limit */
     uint64_t idem_window_ms;   /* how long an idempotency key is remembered */
+    wsh_config_history_rule_t history_rules[WSH_CONFIG_MAX_HISTORY_RULES];
+    size_t history_rule_cnt;
 } wsh_config_t;
 
 /* Loads the configuration for `wshub serve` from argv (after the subcommand)

@@ -89,6 +89,11 @@ int wsh_server_run(const wsh_config_t *cfg)
     srv.history = wsh_history_new(shared);
     wsh_history_limits_t hl = {(uint32_t)cfg->history_size, cfg->history_ttl_ms};
     wsh_history_set_limits(srv.history, &hl);
+    for (size_t i = 0; i < cfg->history_rule_cnt; i++) {
+        const wsh_config_history_rule_t *r = &cfg->history_rules[i];
+        wsh_history_limits_t rl = {(uint32_t)r->size, r->has_ttl ? r->ttl_ms : cfg->history_ttl_ms};
+        wsh_history_add_rule(srv.history, r->prefix, &rl);
+    }
     srv.history->idem_window_ms = cfg->idem_window_ms;
     if (cfg->data_dir) {
         char err[512];

@@ -143,7 +143,7 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
      * several, another worker may have subscribers, so it is always built. */
     wsh_channel_t *ch = hub->bus ? NULL : wsh_channel_find(hub, p->channel, p->channel_len);
     wsh_msg_t *m = NULL;
-    if (hub->bus || ch || h->lim.max_count) {
+    if (hub->bus || ch || hc->lim->max_count) {
         /* Built with the offset about to be assigned, before assigning it: a
          * frame that cannot be built must not leave a gap in the offsets. */
         m = wsh_fanout_build(p, hc->last_offset + 1, ts);

@@ -60,6 +60,40 @@ void wsh_history_set_limits(wsh_history_t *h, const wsh_history_limits_t *lim)
     h->lim = *lim;
 }
 
+int wsh_history_add_rule(wsh_history_t *h, const char *prefix, const wsh_history_limits_t *lim)
+{
+    size_t n = strlen(prefix);
+    if (h->rule_cnt == WSH_HISTORY_RULES_MAX || n >= sizeof h->rules[0].prefix)
+        return -1;
+    wsh_history_rule_t *r = &h->rules[h->rule_cnt++];
+    memcpy(r->prefix, prefix, n + 1);
+    r->prefix_len = n;
+    r->lim = *lim;
+    return 0;
+}
+
+const wsh_history_limits_t *wsh_history_limits_for(const wsh_history_t *h, const char *name, size_t len)
+{
+    const wsh_history_rule_t *best = NULL;
+    for (size_t i = 0; i < h->rule_cnt; i++) {
+        const wsh_history_rule_t *r = &h->rules[i];
+        if (r->prefix_len <= len && memcmp(name, r->prefix, r->prefix_len) == 0 &&
+            (!best || r->prefix_len > best->prefix_len))
+            best = r;
+    }
+    return best ? &best->lim : &h->lim;
+}
+
+uint64_t wsh_history_max_age_ms(const wsh_history_t *h)
+{
+    uint64_t m = h->lim.max_age_ms;
+    for (size_t i = 0; i < h->rule_cnt && m; i++) {
+        uint64_t a = h->rules[i].lim.max_age_ms;
+        m = a == 0 ? 0 : (a > m ? a : m);
+    }
+    return m;
+}
+
 static void drop_oldest(wsh_history_chan_t *c)
 {
     wsh_history_entry_t *e = &c->ring[c->ring_head];
@@ -72,10 +106,11 @@ static void drop_oldest(wsh_history_chan_t *c)
 
 void wsh_history_trim(wsh_history_t *h, wsh_history_chan_t *c, uint64_t now_ms)
 {
-    while (c->ring_cnt > h->lim.max_count)
+    (void)h;
+    while (c->ring_cnt > c->lim->max_count)
         drop_oldest(c);
-    if (h->lim.max_age_ms && now_ms > h->lim.max_age_ms) {
-        uint64_t cutoff = now_ms - h->lim.max_age_ms;
+    if (c->lim->max_age_ms && now_ms > c->lim->max_age_ms) {
+        uint64_t cutoff = now_ms - c->lim->max_age_ms;
         while (c->ring_cnt && c->ring[c->ring_head].ts < cutoff)
             drop_oldest(c);
     }
@@ -89,7 +124,7 @@ void wsh_history_trim(wsh_history_t *h, wsh_history_chan_t *c, uint64_t now_ms)
 
 void wsh_history_retain(wsh_history_t *h, wsh_history_chan_t *c, wsh_msg_t *frame, uint64_t ts)
 {
-    if (h->lim.max_count == 0) {
+    if (c->lim->max_count == 0) {
         c->evicted_offset = c->last_offset;
         c->evicted_ts = ts;
         return;
@@ -97,8 +132,8 @@ void wsh_history_retain(wsh_history_t *h, wsh_history_chan_t *c, wsh_msg_t *fram
     if (c->ring_cnt == c->ring_cap) {
         /* Grow geometrically up to max_count, unrolling so head is 0. */
         uint32_t cap = c->ring_cap ? c->ring_cap * 2 : 8;
-        if (cap > h->lim.max_count + 1)
-            cap = h->lim.max_count + 1;
+        if (cap > c->lim->max_count + 1)
+            cap = c->lim->max_count + 1;
         if (cap <= c->ring_cnt) {
             drop_oldest(c);
         } else {
@@ -220,6 +255,7 @@ wsh_history_chan_t *wsh_history_get(wsh_history_t *h, const char *name, size_t l
         memcpy(c->name, name, len);
         c->name_len = (uint16_t)len;
         memcpy(c->epoch, h->epoch, sizeof c->epoch);
+        c->lim = wsh_history_limits_for(h, name, len);
         wsh_hmap_insert(&h->chans, &c->node, wsh_hash_bytes(name, len));
     }
     return c;

@@ -33,6 +33,14 @@ typedef struct wsh_history_limits {
     uint64_t max_age_ms;  /* messages older than this are dropped; 0 = no age limit */
 } wsh_history_limits_t;
 
+/* Retention for channels whose names start with prefix (longest prefix wins). */
+#define WSH_HISTORY_RULES_MAX 32
+typedef struct wsh_history_rule {
+    char prefix[256];
+    size_t prefix_len;
+    wsh_history_limits_t lim;
+} wsh_history_rule_t;
+
 /* One channel's record. Created by wsh_history_get/append; a record that was
  * never published to is freed by wsh_history_release once no subscriber
  * holds it, while a published one lives as long as the store, so offsets
@@ -42,6 +50,7 @@ typedef struct wsh_history_chan {
     uint64_t last_offset;
     uint64_t last_ts;
     uint32_t subscribers;   /* across all workers */
+    const wsh_history_limits_t *lim; /* this channel's retention (a rule's or the default) */
     wsh_history_entry_t *ring; /* retained messages, oldest at ring_head */
     uint32_t ring_cap, ring_head, ring_cnt;
     uint64_t evicted_offset; /* highest offset no longer retained (0: nothing lost yet) */
@@ -70,15 +79,24 @@ typedef struct wsh_history {
     uint64_t idem_window_ms;       /* default 5 minutes */
     char epoch[WSH_EPOCH_LEN + 1]; /* epoch of every channel created by this process */
     bool is_shared;                /* more than one worker: lock for real */
-    wsh_history_limits_t lim;
+    wsh_history_limits_t lim;      /* default retention */
+    wsh_history_rule_t rules[WSH_HISTORY_RULES_MAX];
+    size_t rule_cnt;
     pthread_mutex_t lock;
 } wsh_history_t;
 
 /* is_shared: several threads use the store, so wsh_history_lock takes a
  * mutex; with one worker it costs nothing. */
 wsh_history_t *wsh_history_new(bool is_shared);
-/* Sets the retention (default: keep nothing). */
+/* Sets the default retention (default: keep nothing). */
 void wsh_history_set_limits(wsh_history_t *h, const wsh_history_limits_t *lim);
+/* Adds a retention rule for names starting with prefix; call before any
+ * channel exists. 0 or -1 when the table is full or the prefix too long. */
+int wsh_history_add_rule(wsh_history_t *h, const char *prefix, const wsh_history_limits_t *lim);
+/* The retention for a channel name. */
+const wsh_history_limits_t *wsh_history_limits_for(const wsh_history_t *h, const char *name, size_t len);
+/* The longest age any channel keeps (0 when some channel keeps forever). */
+uint64_t wsh_history_max_age_ms(const wsh_history_t *h);
 void wsh_history_free(wsh_history_t *h);
 
 /* Every other call requires the lock held (or a single-threaded store). */

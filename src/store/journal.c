@@ -93,7 +93,6 @@ static int load_channels(wsh_journal_t *j, char *errbuf, size_t errlen)
         return fail(j, errbuf, errlen, "reading messages");
     }
     uint64_t now = wsh_clock_wall_ms();
-    uint64_t min_ts = h->lim.max_age_ms && now > h->lim.max_age_ms ? now - h->lim.max_age_ms : 0;
     size_t nchan = 0, nmsg = 0;
     while (sqlite3_step(chans) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(chans, 0);
@@ -102,7 +101,9 @@ static int load_channels(wsh_journal_t *j, char *errbuf, size_t errlen)
         snprintf(c->epoch, sizeof c->epoch, "%s", (const char *)sqlite3_column_text(chans, 1));
         uint64_t last = (uint64_t)sqlite3_column_int64(chans, 2);
         c->last_ts = (uint64_t)sqlite3_column_int64(chans, 3);
-        uint64_t from = last > h->lim.max_count ? last - h->lim.max_count : 0;
+        const wsh_history_limits_t *lim = c->lim;
+        uint64_t from = last > lim->max_count ? last - lim->max_count : 0;
+        uint64_t min_ts = lim->max_age_ms && now > lim->max_age_ms ? now - lim->max_age_ms : 0;
         /* Everything up to the first message we reload counts as evicted. */
         c->evicted_offset = last;
         c->evicted_ts = c->last_ts;
@@ -218,9 +219,9 @@ void wsh_journal_append(wsh_journal_t *j, const wsh_journal_rec_t *rec)
  * once a second, rows past the age limit. */
 static void trim(wsh_journal_t *j, const wsh_journal_rec_t *recs, size_t cnt)
 {
-    const wsh_history_limits_t *lim = &j->h->lim;
     for (size_t i = 0; i < cnt; i++) {
         const wsh_journal_rec_t *r = &recs[i];
+        const wsh_history_limits_t *lim = r->hc->lim;
         if (!r->frame || (i + 1 < cnt && recs[i + 1].hc == r->hc) || r->offset <= lim->max_count)
             continue;
         sqlite3_bind_text(j->del_old, 1, r->hc->name, r->hc->name_len, SQLITE_STATIC);
@@ -228,11 +229,14 @@ static void trim(wsh_journal_t *j, const wsh_journal_rec_t *recs, size_t cnt)
         sqlite3_step(j->del_old);
         sqlite3_reset(j->del_old);
     }
+    /* Rows older than the longest age any rule keeps; each channel's own
+     * age limit is applied exactly in memory and when reloading. */
     uint64_t now = wsh_clock_mono_ms();
-    if (lim->max_age_ms && now - j->last_trim_ms >= TRIM_EVERY_MS) {
+    uint64_t max_age = wsh_history_max_age_ms(j->h);
+    if (max_age && now - j->last_trim_ms >= TRIM_EVERY_MS) {
         j->last_trim_ms = now;
         uint64_t wall = wsh_clock_wall_ms();
-        sqlite3_bind_int64(j->del_expired, 1, (sqlite3_int64)(wall > lim->max_age_ms ? wall - lim->max_age_ms : 0));
+        sqlite3_bind_int64(j->del_expired, 1, (sqlite3_int64)(wall > max_age ? wall - max_age : 0));
         sqlite3_step(j->del_expired);
         sqlite3_reset(j->del_expired);
     }

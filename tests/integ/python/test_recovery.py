@@ -179,3 +179,26 @@ async def test_history_command_and_http_history_page_through_messages(hub):
     await ws.send(json.dumps({"type": "history", "channel": "nobody-here"}))
     assert (await recv_json(ws))["code"] == "not_found"
     await ws.close()
+
+
+@run_async()
+async def test_history_prefix_rules_override_the_default_retention(hubs):
+    h = hubs("--history-size", "50", "--history-prefix", "events.=3", "--history-prefix", "events.audit.=0")
+    ws = await connect(h)
+    await welcome(ws)
+    for ch in ("events.x", "events.audit.y", "other"):
+        for n in range(6):
+            await publish(ws, ch, n)
+            assert (await recv_json(ws))["type"] == "published"
+    kept = {ch: [m["offset"] for m in http_get(h, "/api/channels/%s/history" % ch)["messages"]]
+            for ch in ("events.x", "events.audit.y", "other")}
+    assert kept == {"events.x": [4, 5, 6], "events.audit.y": [], "other": [1, 2, 3, 4, 5, 6]}
+    await ws.close()
+
+
+def test_bad_history_prefix_rule_fails_at_start():
+    import subprocess
+    from hubproc import hub_binary
+    r = subprocess.run([hub_binary(), "serve", "--listen", "127.0.0.1:0", "--history-prefix", "events."],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "history-prefix" in r.stderr and r.stderr.count("\n") == 1
