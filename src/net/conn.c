@@ -252,10 +252,11 @@ static bool flush(wsh_conn_t *c)
                 break;
             }
             left -= rest;
-            if (m->pub_ns) {
-                /* One clock read per writev, however many publishes it completed. */
-                if (!now_ns)
-                    now_ns = wsh_clock_mono_ns();
+            if (m->pub_ns && !now_ns) {
+                /* Sampled: one observation per writev (its oldest publish),
+                 * one clock read, so the histogram costs nothing per message
+                 * on the fan-out path. */
+                now_ns = wsh_clock_mono_ns();
                 wsh_metrics_observe_latency_ns(now_ns - m->pub_ns);
             }
             wsh_msg_unref(m);
@@ -271,10 +272,10 @@ static bool flush(wsh_conn_t *c)
     }
     if (c->out_cnt == 0) {
         set_events(c, false);
-        /* An idle connection keeps no ring; it is re-made on the next send. */
-        free(c->out);
-        c->out = NULL;
-        c->out_cap = c->out_head = 0;
+        /* The ring stays while the connection is busy (re-making it on every
+         * burst cost several mallocs per subscriber per iteration); an idle
+         * connection gives it back through wsh_conn_trim. */
+        c->out_head = 0;
         if (c->is_closing) {
             finish_flush(c);
             if (c->is_peer_eof)
@@ -524,6 +525,15 @@ void wsh_conn_close_after_flush(wsh_conn_t *c)
         finish_flush(c);
     else
         mark_pending(c);
+}
+
+void wsh_conn_trim(wsh_conn_t *c)
+{
+    if (c->out_cnt == 0 && c->out) {
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = c->out_head = 0;
+    }
 }
 
 void wsh_conn_timer_start(wsh_conn_t *c, uint64_t ms, wsh_timer_cb cb)

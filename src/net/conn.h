@@ -144,6 +144,11 @@ void wsh_conn_resume_input(wsh_conn_t *c);
 /* Asks every open connection of net to finish (handler's on_shutdown). */
 void wsh_net_shutdown(wsh_net_t *net);
 
+/* Frees the out-queue ring if nothing is queued: called periodically (the
+ * heartbeat) so an idle connection holds no write-side memory while a busy
+ * one keeps its ring between bursts. */
+void wsh_conn_trim(wsh_conn_t *c);
+
 /* Arms the connection's timer to call cb after ms (re-arms if armed). */
 void wsh_conn_timer_start(wsh_conn_t *c, uint64_t ms, wsh_timer_cb cb);
 void wsh_conn_timer_stop(wsh_conn_t *c);

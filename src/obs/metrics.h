@@ -64,7 +64,8 @@ uint64_t wsh_metrics_total(size_t offset);
 
 /* Counts a close frame we sent with code. */
 void wsh_metrics_count_close(uint16_t code);
-/* Records one publish-to-write latency sample. */
+/* Records one publish-to-write latency sample (the connection layer samples
+ * one per socket write, not one per delivered message). */
 void wsh_metrics_observe_latency_ns(uint64_t ns);
 
 /* Appends the Prometheus text exposition (format 0.0.4) of all threads' sums. 0 or WSH_ENOMEM. */

@@ -120,6 +120,7 @@ static void on_heartbeat(wsh_timer_t *t)
         wsh_ws_fail(ws, WSH_ETIMEOUT, "heartbeat timeout");
         return;
     }
+    wsh_conn_trim(c);
     static const uint8_t ping[2] = {0x89, 0x00};
     wsh_msg_t *m = wsh_msg_new_copy(ping, sizeof ping);
     wsh_ws_send(ws, m);
