@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/fmt.h"
 #include "hub/bus.h"
 #include "hub/client.h"
 #include "hub/pending.h"
@@ -27,13 +28,19 @@ wsh_msg_t *wsh_fanout_build(const wsh_publish_t *p, uint64_t offset, uint64_t ts
     /* The numbers are formatted first so the payload length, and with it the
      * frame header's length, is known before the one allocation. */
     char nums[64];
-    int nums_len = snprintf(nums, sizeof nums, "\",\"offset\":%llu,\"ts\":%llu", (unsigned long long)offset,
-                            (unsigned long long)ts);
+    static const char off_key[] = "\",\"offset\":";
+    static const char ts_key[] = ",\"ts\":";
+    size_t nums_len = sizeof off_key - 1;
+    memcpy(nums, off_key, nums_len);
+    nums_len += wsh_fmt_u64(nums + nums_len, offset);
+    memcpy(nums + nums_len, ts_key, sizeof ts_key - 1);
+    nums_len += sizeof ts_key - 1;
+    nums_len += wsh_fmt_u64(nums + nums_len, ts);
     static const char head[] = "{\"type\":\"message\",\"channel\":\"";
     static const char id_key[] = ",\"id\":";
     static const char receipts_key[] = ",\"receipts\":true";
     static const char data_key[] = ",\"data\":";
-    size_t payload = sizeof head - 1 + p->channel_len + (size_t)nums_len + (p->id ? sizeof id_key - 1 + p->id_len : 0) +
+    size_t payload = sizeof head - 1 + p->channel_len + nums_len + (p->id ? sizeof id_key - 1 + p->id_len : 0) +
                      (p->receipts ? sizeof receipts_key - 1 : 0) +
                      sizeof data_key - 1 + p->data_len + 1;
     uint8_t hdr[WSH_FRAME_MAX_SERVER_HEADER];
@@ -45,7 +52,7 @@ wsh_msg_t *wsh_fanout_build(const wsh_publish_t *p, uint64_t offset, uint64_t ts
     put(&w, hdr, hdr_len);
     put(&w, head, sizeof head - 1);
     put(&w, p->channel, p->channel_len);
-    put(&w, nums, (size_t)nums_len);
+    put(&w, nums, nums_len);
     if (p->id) {
         put(&w, id_key, sizeof id_key - 1);
         put(&w, p->id, p->id_len);
