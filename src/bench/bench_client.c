@@ -19,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/fmt.h"
 #include "http/upgrade.h"
 
 /* Largest 101 response head we accept; servers send a few hundred bytes. */
@@ -186,19 +187,6 @@ void wsh_bench_conn_flush(wsh_bench_conn_t *c)
 
 /* ---- payloads ---- */
 
-/* Decimal digits of v into out (no NUL); returns the count. */
-static size_t put_u64(char *out, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
 
 static size_t payload_size(size_t len, size_t digits)
 {
@@ -209,7 +197,7 @@ static size_t payload_size(size_t len, size_t digits)
 size_t wsh_bench_build_payload(uint8_t *out, size_t len, uint64_t t)
 {
     char digits[20];
-    size_t nd = put_u64(digits, t);
+    size_t nd = wsh_fmt_u64(digits, t);
     size_t total = payload_size(len, nd);
     size_t pad = total - (sizeof "{\"t\":,\"p\":\"\"}" - 1 + nd);
     uint8_t *w = out;
@@ -274,7 +262,7 @@ void wsh_bench_conn_publish(wsh_bench_conn_t *c, uint32_t channel, uint64_t now_
 {
     wsh_bench_run_t *run = c->run;
     char digits[20];
-    size_t data_len = payload_size(run->payload_len, put_u64(digits, now_ns));
+    size_t data_len = payload_size(run->payload_len, wsh_fmt_u64(digits, now_ns));
     char head[512];
     int head_len;
     if (c->role == WSH_BENCH_ROLE_PUB_WS) {

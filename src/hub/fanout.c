@@ -89,6 +89,16 @@ size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg, uint64_t offset)
     return n;
 }
 
+/* After numbering (history lock held): the idempotency key and the receipt
+ * wait of the message hc->last_offset. */
+static void remember(wsh_hub_t *hub, wsh_history_chan_t *hc, const wsh_publish_t *p, uint64_t ts)
+{
+    if (p->idem_key)
+        wsh_history_idem_add(hub->history, hc, p->idem_key, p->idem_len, hc->last_offset, ts);
+    if (p->receipts && hub->receipts)
+        wsh_receipts_open(hub->receipts, hc, hc->last_offset, ts, hc->subscribers, p->receipts, wsh_clock_mono_ms());
+}
+
 int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *out)
 {
     uint64_t now_ns = wsh_clock_mono_ns();
@@ -131,11 +141,7 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
             wsh_pending_hold(p->pending);
         /* Queued under the lock that numbered it: the journal commits in
          * offset order, and its thread then owns the frame. */
-        if (p->idem_key)
-            wsh_history_idem_add(h, hc, p->idem_key, p->idem_len, hc->last_offset, ts);
-        if (p->receipts && hub->receipts)
-            wsh_receipts_open(hub->receipts, hc, hc->last_offset, ts, hc->subscribers, p->receipts,
-                              wsh_clock_mono_ms());
+        remember(hub, hc, p, ts);
         wsh_journal_rec_t rec = {hc, hc->last_offset, ts, jm, p->pending, p->idem_key, p->idem_len};
         wsh_journal_append(hub->journal, &rec);
         out->offset = hc->last_offset;
@@ -165,10 +171,7 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
     hc->last_ts = ts;
     if (m)
         wsh_history_retain(h, hc, m, ts);
-    if (p->idem_key)
-        wsh_history_idem_add(h, hc, p->idem_key, p->idem_len, hc->last_offset, ts);
-    if (p->receipts && hub->receipts)
-        wsh_receipts_open(hub->receipts, hc, hc->last_offset, ts, hc->subscribers, p->receipts, wsh_clock_mono_ms());
+    remember(hub, hc, p, ts);
     out->offset = hc->last_offset;
     out->ts = ts;
     out->delivered = 0;

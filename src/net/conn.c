@@ -331,6 +331,19 @@ static size_t dispatch(wsh_conn_t *c, uint8_t *data, size_t len)
     return (c->is_closed || c->is_closing) ? 0 : len;
 }
 
+/* Presents the kept tail to the handler and keeps what it leaves. */
+static void dispatch_tail(wsh_conn_t *c)
+{
+    size_t left = dispatch(c, c->tail.data, c->tail.len);
+    if (c->is_closed || c->is_closing) {
+        wsh_buf_dispose(&c->tail);
+        return;
+    }
+    wsh_buf_consume(&c->tail, c->tail.len - left);
+    if (c->tail.len == 0)
+        wsh_buf_dispose(&c->tail);
+}
+
 static void on_eof(wsh_conn_t *c)
 {
     if (c->h->on_eof)
@@ -410,14 +423,9 @@ static void do_read(wsh_conn_t *c)
     WSH_METRIC_ADD(bytes_in, n);
     if (into_tail) {
         c->tail.len += (size_t)n;
-        size_t left = dispatch(c, c->tail.data, c->tail.len);
-        if (c->is_closed || c->is_closing) {
-            wsh_buf_dispose(&c->tail);
+        dispatch_tail(c);
+        if (c->is_closed || c->is_closing)
             return;
-        }
-        wsh_buf_consume(&c->tail, c->tail.len - left);
-        if (c->tail.len == 0)
-            wsh_buf_dispose(&c->tail);
     } else {
         size_t left = dispatch(c, buf, (size_t)n);
         if (left && wsh_buf_append(&c->tail, buf + (size_t)n - left, left) < 0) {
@@ -436,14 +444,7 @@ static void on_resume(wsh_defer_t *d)
     wsh_conn_t *c = d->data;
     if (c->is_closed || c->is_closing || c->tail.len == 0)
         return;
-    size_t left = dispatch(c, c->tail.data, c->tail.len);
-    if (c->is_closed || c->is_closing) {
-        wsh_buf_dispose(&c->tail);
-        return;
-    }
-    wsh_buf_consume(&c->tail, c->tail.len - left);
-    if (c->tail.len == 0)
-        wsh_buf_dispose(&c->tail);
+    dispatch_tail(c);
 }
 
 void wsh_conn_resume_input(wsh_conn_t *c)

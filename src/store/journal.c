@@ -150,6 +150,19 @@ static int load_channels(wsh_journal_t *j, char *errbuf, size_t errlen)
     return 0;
 }
 
+/* Closes the database and frees j (the queue must be empty). */
+static void release(wsh_journal_t *j)
+{
+    sqlite3_finalize(j->ins_msg);
+    sqlite3_finalize(j->up_chan);
+    sqlite3_finalize(j->del_old);
+    sqlite3_finalize(j->del_expired);
+    sqlite3_close(j->db);
+    pthread_mutex_destroy(&j->lock);
+    pthread_cond_destroy(&j->cond);
+    free(j);
+}
+
 wsh_journal_t *wsh_journal_open(const char *dir, wsh_history_t *h, char *errbuf, size_t errlen)
 {
     wsh_journal_t *j = wsh_xcalloc(1, sizeof *j);
@@ -179,14 +192,7 @@ wsh_journal_t *wsh_journal_open(const char *dir, wsh_history_t *h, char *errbuf,
     }
     return j;
 fail:
-    sqlite3_finalize(j->ins_msg);
-    sqlite3_finalize(j->up_chan);
-    sqlite3_finalize(j->del_old);
-    sqlite3_finalize(j->del_expired);
-    sqlite3_close(j->db);
-    pthread_mutex_destroy(&j->lock);
-    pthread_cond_destroy(&j->cond);
-    free(j);
+    release(j);
     return NULL;
 }
 
@@ -347,12 +353,5 @@ void wsh_journal_close(wsh_journal_t *j)
         free((void *)j->queue[i].idem_key);
     }
     free(j->queue);
-    sqlite3_finalize(j->ins_msg);
-    sqlite3_finalize(j->up_chan);
-    sqlite3_finalize(j->del_old);
-    sqlite3_finalize(j->del_expired);
-    sqlite3_close(j->db);
-    pthread_mutex_destroy(&j->lock);
-    pthread_cond_destroy(&j->cond);
-    free(j);
+    release(j);
 }
