@@ -43,6 +43,7 @@ async def test_resubscribe_with_since_gets_every_message_once_across_the_seam(hu
     # A publisher that never stops while the subscriber drops and returns.
     total = 600
     acks = 0
+    halfway = asyncio.Event()
 
     async def publisher():
         nonlocal acks
@@ -53,6 +54,8 @@ async def test_resubscribe_with_since_gets_every_message_once_across_the_seam(hu
                 while acks < n - 8:
                     doc = await recv_json(pub)
                     acks += doc["type"] == "published"
+                    if acks >= 300:
+                        halfway.set()
         while acks < total:
             doc = await recv_json(pub)
             acks += doc["type"] == "published"
@@ -65,8 +68,7 @@ async def test_resubscribe_with_since_gets_every_message_once_across_the_seam(hu
         seen.append(doc["offset"])
     await sub.close()
     # Away while publishing goes on, then back with since + epoch.
-    while acks < 300:
-        await asyncio.sleep(0.01)  # the publisher task runs meanwhile; bounded by the test deadline
+    await halfway.wait()  # bounded by the test deadline
     sub = await connect(h)
     await welcome(sub)
     back = await subscribe(sub, "seam", since=seen[-1], epoch=epoch)
