@@ -157,9 +157,11 @@ async def test_published_delivered_and_latency_count_move_per_message(hub):
         v1 = s()
         assert delta(v1, v0, "wshub_messages_published_total") == 7
         assert delta(v1, v0, "wshub_messages_delivered_total") == 18
-        # One latency sample per message frame written.
-        assert delta(v1, v0, "wshub_publish_write_latency_seconds_count") == 18
-        assert delta(v1, v0, 'wshub_publish_write_latency_seconds_bucket{le="+Inf"}') == 18
+        # One latency sample per socket write that completed message frames
+        # (docs/operations.md): at least one, at most one per delivery.
+        samples = delta(v1, v0, "wshub_publish_write_latency_seconds_count")
+        assert 1 <= samples <= 18
+        assert delta(v1, v0, 'wshub_publish_write_latency_seconds_bucket{le="+Inf"}') == samples
         assert delta(v1, v0, "wshub_publish_write_latency_seconds_sum") >= 0
         buckets = sorted((float(k.split('"')[1]), v) for k, v in v1.items()
                          if k.startswith("wshub_publish_write_latency_seconds_bucket") and "+Inf" not in k)
