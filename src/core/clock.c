@@ -13,3 +13,4 @@ static uint64_t read_ns(clockid_t id)
 uint64_t wsh_clock_mono_ms(void) { return read_ns(CLOCK_MONOTONIC) / 1000000ull; }
 uint64_t wsh_clock_mono_ns(void) { return read_ns(CLOCK_MONOTONIC); }
 uint64_t wsh_clock_wall_ms(void) { return read_ns(CLOCK_REALTIME) / 1000000ull; }
+uint64_t wsh_clock_wall_ns(void) { return read_ns(CLOCK_REALTIME); }

@@ -386,11 +386,12 @@ long wsh_json_str_decode(const char *s, const wsh_json_tok_t *t, char *out, size
     return (long)o;
 }
 
-bool wsh_json_str_eq(const char *s, const wsh_json_tok_t *t, const char *lit)
+/* str_eq with the literal's length known (obj_get compares one key with
+ * every member; measuring it once matters on the publish path). */
+static bool str_eq_n(const char *s, const wsh_json_tok_t *t, const char *lit, size_t n)
 {
     if (t->type != WSH_JSON_STRING)
         return false;
-    size_t n = strlen(lit);
     if (!t->has_escape)
         return t->end - t->start - 2 == n && memcmp(s + t->start + 1, lit, n) == 0;
     /* Decode one escape at a time and compare as we go, so any length works
@@ -411,6 +412,11 @@ bool wsh_json_str_eq(const char *s, const wsh_json_tok_t *t, const char *lit)
     return o == n;
 }
 
+bool wsh_json_str_eq(const char *s, const wsh_json_tok_t *t, const char *lit)
+{
+    return str_eq_n(s, t, lit, strlen(lit));
+}
+
 int wsh_json_obj_get(const char *s, const wsh_json_tok_t *toks, int obj, const char *key)
 {
     if (toks[obj].type != WSH_JSON_OBJECT)
@@ -419,10 +425,11 @@ int wsh_json_obj_get(const char *s, const wsh_json_tok_t *toks, int obj, const c
      * after the object, and the slots there belong to something else. */
     if (toks[obj].size && toks[obj].next == (uint32_t)obj + 1)
         return -1;
+    size_t n = strlen(key);
     uint32_t i = (uint32_t)obj + 1;
     for (uint32_t m = 0; m < toks[obj].size; m++) {
         uint32_t val = i + 1;
-        if (wsh_json_str_eq(s, &toks[i], key))
+        if (str_eq_n(s, &toks[i], key, n))
             return (int)val;
         i = toks[val].next;
     }

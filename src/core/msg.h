@@ -15,7 +15,7 @@ typedef struct wsh_msg {
     uint32_t refcnt;
     uint32_t len;
     struct wsh_msg *alt;
-    uint64_t pub_ns;   /* monotonic ns when the publish was accepted; 0 = not a publish */
+    uint64_t pub_ns;   /* wall-clock ns when the publish was accepted; 0 = not a publish */
     uint8_t data[];
 } wsh_msg_t;
 

@@ -101,8 +101,10 @@ static void remember(wsh_hub_t *hub, wsh_history_chan_t *hc, const wsh_publish_t
 
 int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *out)
 {
-    uint64_t now_ns = wsh_clock_mono_ns();
-    uint64_t ts = wsh_clock_wall_ms();
+    /* One clock read per publish: the wall clock gives `ts` and the
+     * latency stamp (a clock step only skews that metric). */
+    uint64_t now_ns = wsh_clock_wall_ns();
+    uint64_t ts = now_ns / 1000000u;
     wsh_history_t *h = hub->history;
     out->is_pending = false;
     out->is_duplicate = false;

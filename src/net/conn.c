@@ -256,8 +256,8 @@ static bool flush(wsh_conn_t *c)
                 /* Sampled: one observation per writev (its oldest publish),
                  * one clock read, so the histogram costs nothing per message
                  * on the fan-out path. */
-                now_ns = wsh_clock_mono_ns();
-                wsh_metrics_observe_latency_ns(now_ns - m->pub_ns);
+                now_ns = wsh_clock_wall_ns();
+                wsh_metrics_observe_latency_ns(now_ns > m->pub_ns ? now_ns - m->pub_ns : 0);
             }
             wsh_msg_unref(m);
             c->out_head = (c->out_head + 1) % c->out_cap;

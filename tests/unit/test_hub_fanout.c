@@ -542,7 +542,7 @@ static void test_fanout_publish_queues_one_shared_frame_to_every_subscriber(void
     const char *data = "{ \"headline\" : \"caf\xc3\xa9\", \"n\": [1 ,2] }";
     wsh_publish_t p = pub("news", "\"r1\"", data, strlen(data));
     wsh_published_t out;
-    uint64_t ns0 = wsh_clock_mono_ns();
+    uint64_t ns0 = wsh_clock_wall_ns();
     assert_int_equal(wsh_fanout_publish(f.h.hub, &p, &out), 0);
     assert_int_equal(out.offset, 1);
     assert_int_equal(out.delivered, N);
