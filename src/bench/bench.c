@@ -135,24 +135,6 @@ static void bad_value(const char *flag, const char *what, const char *value)
     fprintf(stderr, "wshub bench: %s: %s \"%s\"\n", flag, what, value);
 }
 
-static int parse_u32(const char *flag, const char *s, uint32_t min, uint32_t max, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    if (s[0] < '0' || s[0] > '9')
-        goto bad;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        goto bad;
-    *out = (uint32_t)v;
-    return 0;
-bad:;
-    char what[96];
-    snprintf(what, sizeof what, "must be an integer from %u to %u", min, max);
-    bad_value(flag, what, s);
-    return -1;
-}
-
 static int parse_u64(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     char *end;
@@ -169,6 +151,15 @@ bad:;
     snprintf(what, sizeof what, "must be an integer from %" PRIu64 " to %" PRIu64, min, max);
     bad_value(flag, what, s);
     return -1;
+}
+
+static int parse_u32(const char *flag, const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+    uint64_t v;
+    if (parse_u64(flag, s, min, max, &v) < 0)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
 }
 
 static int parse_rate(const char *flag, const char *s, double *out)
