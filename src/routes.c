@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "http/api.h"
 #include "http/response.h"
+#include "http/static.h"
 #include "http/upgrade.h"
 #include "hub/client.h"
 #include "hub/proto.h"
@@ -102,4 +103,5 @@ void wsh_routes_register(wsh_worker_t *w)
     if (w->srv->cfg->echo)
         wsh_router_add(&w->router, "/echo", false, WSH_M_GET, route_echo, w);
     wsh_api_register(&w->router, w->hub);
+    wsh_static_register(&w->router);
 }

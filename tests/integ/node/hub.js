@@ -39,9 +39,13 @@ process.on('exit', () => {
 });
 
 class Hub {
-  constructor(args = [], env = {}) {
+  // opts.listen: the address to bind (default 127.0.0.1:0, an OS-assigned
+  // port); a test that restarts a hub on the port it had passes
+  // `127.0.0.1:${old.port}`, so clients see the same origin come back.
+  constructor(args = [], env = {}, opts = {}) {
     this.args = args;
     this.env = { ...process.env, ...env };
+    this.listen = opts.listen || '127.0.0.1:0';
     this.expectRunning = true; // teardown checks the hub is alive and exits 0
   }
 
@@ -49,7 +53,7 @@ class Hub {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wshub-node-'));
     this.logPath = path.join(this.dir, 'hub.log');
     const fd = fs.openSync(this.logPath, 'w');
-    this.proc = spawn(hubBinary(), ['serve', '--listen', '127.0.0.1:0', ...this.args], {
+    this.proc = spawn(hubBinary(), ['serve', '--listen', this.listen, ...this.args], {
       stdio: ['ignore', 'ignore', fd],
       env: this.env,
     });

@@ -1,0 +1,64 @@
+'use strict';
+// The lower-third demo in headless Chromium: two overlay pages and the
+// control page of one hub. A publish from the control page is shown by each
+// overlay, acked after its animation, and the control page lists both
+// overlays' receipts live.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { browserMissing, closeBrowser, newPage, origin, startHub } = require('./support');
+
+const skip = browserMissing() || false;
+test.after(closeBrowser);
+
+test('overlay shows a lower third from the control page, acks it, and the control page shows the receipts',
+  { skip }, async (t) => {
+    const hub = await startHub(t);
+    const overlays = [];
+    for (let i = 0; i < 2; i++) {
+      const p = await newPage(t);
+      await p.goto(`${origin(hub)}/examples/overlay.html?hold=0&debug=1`);
+      await p.waitForSelector('body[data-state="connected"]');
+      overlays.push(p);
+    }
+    const ids = await Promise.all(overlays.map((p) => p.evaluate(() => document.body.dataset.client)));
+    assert.equal(new Set(ids).size, 2, `two overlay client ids: ${ids}`);
+
+    const control = await newPage(t);
+    await control.goto(`${origin(hub)}/examples/control.html`);
+    await control.waitForSelector('#state[data-status="connected"]');
+    await control.waitForFunction(() => /2 overlays subscribed/.test(document.getElementById('watchers').textContent));
+    await control.fill('#name', 'Ada Lovelace');
+    await control.fill('#title', 'Analyst');
+    await control.click('#send');
+
+    for (const p of overlays) {
+      // Shown, then acked when the entry animation ended.
+      await p.waitForSelector('.lt[data-acked="true"]');
+      assert.equal(await p.textContent('.lt .name'), 'Ada Lovelace');
+      assert.equal(await p.textContent('.lt .title'), 'Analyst');
+      assert.equal(await p.getAttribute('.lt', 'data-offset'), '1');
+    }
+    await control.waitForSelector('#sent tr[data-offset="1"][data-acks="2"]');
+    const acked = await control.$$eval('#sent tr[data-offset="1"] .acks span', (els) => els.map((e) => e.textContent));
+    assert.deepEqual(acked.sort(), [...ids].sort(), 'each overlay acked once');
+
+    // The hub recorded the acks too: nothing went to the dead letters.
+    const r = await fetch(`${origin(hub)}/api/channels/lower-third/dead-letters`);
+    assert.equal(r.status, 200);
+    const dl = await r.json();
+    assert.equal(JSON.stringify(dl).includes('ack_timeout'), false, JSON.stringify(dl));
+
+    // A second lower third replaces the first on every overlay.
+    await control.fill('#name', 'Grace Hopper');
+    await control.fill('#title', 'Admiral');
+    await control.click('#send');
+    await control.waitForSelector('#sent tr[data-offset="2"][data-acks="2"]');
+    for (const p of overlays) {
+      await p.waitForSelector('.lt[data-offset="2"][data-acked="true"]');
+      assert.equal(await p.textContent('.lt .name'), 'Grace Hopper');
+      assert.equal(await p.$$eval('.lt', (els) => els.length), 1);
+      p.assertNoProblems();
+    }
+    control.assertNoProblems();
+  });
