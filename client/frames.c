@@ -1,0 +1,153 @@
+/* Client-side JSON frames (see frames.h). */
+#include "frames.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "http/json_escape.h"
+#include "wshub.h"
+
+bool wsh_sf_channel_ok(const char *name)
+{
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++) {
+        char ch = *p;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  strchr("_.:@/-", ch) != NULL;
+        if (!ok || n >= 255)
+            return false;
+    }
+    return n > 0;
+}
+
+static void get_str(const char *s, const wsh_json_tok_t *toks, int obj, const char *key, char *out, size_t cap)
+{
+    out[0] = '\0';
+    int i = wsh_json_obj_get(s, toks, obj, key);
+    if (i >= 0 && toks[i].type == WSH_JSON_STRING && wsh_json_str_decode(s, &toks[i], out, cap) < 0) {
+        /* Too long for our field: keep a cut copy rather than nothing. */
+        size_t n = toks[i].end - toks[i].start - 2;
+        n = n < cap - 1 ? n : cap - 1;
+        memcpy(out, s + toks[i].start + 1, n);
+        out[n] = '\0';
+    }
+}
+
+static uint64_t get_u64(const char *s, const wsh_json_tok_t *toks, int obj, const char *key)
+{
+    uint64_t v = 0;
+    int i = wsh_json_obj_get(s, toks, obj, key);
+    if (i >= 0 && toks[i].type == WSH_JSON_NUMBER && wsh_json_get_u64(s, &toks[i], &v) != 0)
+        v = 0;
+    return v;
+}
+
+static bool get_bool(const char *s, const wsh_json_tok_t *toks, int obj, const char *key)
+{
+    int i = wsh_json_obj_get(s, toks, obj, key);
+    return i >= 0 && toks[i].type == WSH_JSON_TRUE;
+}
+
+int wsh_sf_parse(const char *s, size_t len, wsh_sf_t *f)
+{
+    static const struct { const char *name; wsh_sf_type_t type; } types[] = {
+        {"welcome", WSH_SF_WELCOME},     {"subscribed", WSH_SF_SUBSCRIBED}, {"unsubscribed", WSH_SF_UNSUBSCRIBED},
+        {"published", WSH_SF_PUBLISHED}, {"message", WSH_SF_MESSAGE},       {"receipt", WSH_SF_RECEIPT},
+        {"error", WSH_SF_ERROR},
+    };
+    /* A hub frame has a dozen top-level fields; room for more keeps unknown
+     * future fields harmless. Deeper values (data) are validated, not recorded. */
+    wsh_json_tok_t toks[96];
+    memset(f, 0, sizeof *f);
+    int n = wsh_json_parse(s, len, toks, sizeof toks / sizeof toks[0], 1, 128, NULL);
+    if (n < 1 || toks[0].type != WSH_JSON_OBJECT)
+        return WSHUB_EPROTO;
+    int t = wsh_json_obj_get(s, toks, 0, "type");
+    if (t < 0 || toks[t].type != WSH_JSON_STRING)
+        return WSHUB_EPROTO;
+    f->type = WSH_SF_OTHER;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (wsh_json_str_eq(s, &toks[t], types[i].name))
+            f->type = types[i].type;
+    get_str(s, toks, 0, "channel", f->channel, sizeof f->channel);
+    get_str(s, toks, 0, "epoch", f->epoch, sizeof f->epoch);
+    get_str(s, toks, 0, "client", f->client, sizeof f->client);
+    get_str(s, toks, 0, "code", f->code, sizeof f->code);
+    get_str(s, toks, 0, "message", f->message, sizeof f->message);
+    f->offset = get_u64(s, toks, 0, "offset");
+    f->ts = get_u64(s, toks, 0, "ts");
+    f->heartbeat = get_u64(s, toks, 0, "heartbeat");
+    f->recovered = get_bool(s, toks, 0, "recovered");
+    f->receipts = get_bool(s, toks, 0, "receipts");
+    f->duplicate = get_bool(s, toks, 0, "duplicate");
+    int d = wsh_json_obj_get(s, toks, 0, "data");
+    if (d >= 0) {
+        f->data = s + toks[d].start;
+        f->data_len = toks[d].end - toks[d].start;
+    }
+    char id[32];
+    get_str(s, toks, 0, "id", id, sizeof id);
+    if ((id[0] == 'p' || id[0] == 's') && id[1] >= '0' && id[1] <= '9') {
+        uint64_t v = 0;
+        const char *p = id + 1;
+        while (*p >= '0' && *p <= '9' && v < UINT64_MAX / 10)
+            v = v * 10 + (uint64_t)(*p++ - '0');
+        if (*p == '\0') {
+            f->id_kind = id[0];
+            f->id_num = v;
+        }
+    }
+    return 0;
+}
+
+static int add_str(wsh_buf_t *out, const char *s)
+{
+    if (wsh_buf_append(out, "\"", 1) || wsh_json_escape_buf(out, s, strlen(s)) || wsh_buf_append(out, "\"", 1))
+        return WSHUB_ENOMEM;
+    return 0;
+}
+
+int wsh_sf_subscribe(wsh_buf_t *out, uint64_t sid, const char *channel, bool has_since, uint64_t since,
+                     const char *epoch, unsigned history)
+{
+    if (wsh_buf_appendf(out, "{\"type\":\"subscribe\",\"id\":\"s%" PRIu64 "\",\"channel\":", sid) ||
+        add_str(out, channel))
+        return WSHUB_ENOMEM;
+    if (has_since) {
+        if (wsh_buf_appendf(out, ",\"since\":%" PRIu64, since))
+            return WSHUB_ENOMEM;
+        if (epoch && epoch[0] && (wsh_buf_appendf(out, ",\"epoch\":") || add_str(out, epoch)))
+            return WSHUB_ENOMEM;
+    } else if (history && wsh_buf_appendf(out, ",\"history\":%u", history)) {
+        return WSHUB_ENOMEM;
+    }
+    return wsh_buf_append(out, "}", 1) ? WSHUB_ENOMEM : 0;
+}
+
+int wsh_sf_unsubscribe(wsh_buf_t *out, const char *channel)
+{
+    if (wsh_buf_appendf(out, "{\"type\":\"unsubscribe\",\"channel\":") || add_str(out, channel) ||
+        wsh_buf_append(out, "}", 1))
+        return WSHUB_ENOMEM;
+    return 0;
+}
+
+int wsh_sf_publish(wsh_buf_t *out, uint64_t pid, const char *channel, const char *data, size_t data_len,
+                   bool receipts, const char *key)
+{
+    if (wsh_buf_appendf(out, "{\"type\":\"publish\",\"id\":\"p%" PRIu64 "\",\"channel\":", pid) ||
+        add_str(out, channel) || wsh_buf_appendf(out, ",\"idempotency_key\":") || add_str(out, key) ||
+        (receipts && wsh_buf_appendf(out, ",\"receipts\":true")) || wsh_buf_appendf(out, ",\"data\":") ||
+        wsh_buf_append(out, data, data_len) || wsh_buf_append(out, "}", 1))
+        return WSHUB_ENOMEM;
+    return 0;
+}
+
+int wsh_sf_ack(wsh_buf_t *out, const char *channel, uint64_t offset)
+{
+    if (wsh_buf_appendf(out, "{\"type\":\"ack\",\"channel\":") || add_str(out, channel) ||
+        wsh_buf_appendf(out, ",\"offset\":%" PRIu64 "}", offset))
+        return WSHUB_ENOMEM;
+    return 0;
+}
