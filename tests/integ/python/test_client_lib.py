@@ -1,0 +1,278 @@
+"""libwshub against the real hub (and a fake one where the hub cannot be made
+to misbehave), through tests/client/client_driver.c, which uses only the
+public API of the shared library: reconnect with backoff after kill -9,
+exactly-once in-order delivery across restarts, offline publishes delivered
+once, recovered:false, no retry after 4001/1008, dead-link detection,
+receipts, and a run under valgrind."""
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+
+import pytest
+
+from client_support import (Driver, FakeHub, RestartableHub, http_history, http_publish, scaled, welcome)
+
+
+@pytest.fixture
+def data_dir():
+    d = tempfile.mkdtemp(prefix="wshub-client-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def cleanup():
+    """Things to stop at teardown, whatever the test's outcome."""
+    items = []
+    yield items
+    for it in reversed(items):
+        (it.kill if isinstance(it, Driver) else it.close if isinstance(it, RestartableHub) else it.stop)()
+
+
+def connected_and_subscribed(d, hub_port, channel):
+    """Waits until the driver's subscription delivers: publishes a marker
+    over HTTP and waits for it (the driver prints no `subscribed` event)."""
+    d.state("CONNECTED")
+    d.send("sub %s" % channel)
+    d.expect(lambda e: e["ev"] == "cmd" and e["cmd"] == "sub", what="sub ack")
+
+
+def test_kill9_restart_while_messages_flow_delivers_every_message_once_in_order(data_dir, cleanup):
+    rh = RestartableHub("--data-dir", data_dir)
+    cleanup.append(rh)
+    d = Driver(rh.url, "--seed", 1, "--backoff-initial", 50, "--backoff-max", 400)
+    cleanup.append(d)
+    connected_and_subscribed(d, rh.port, "flow")
+    # The subscription is live once a first message arrives.
+    http_publish(rh.port, "flow", {"n": 0}, key="k0")
+    first = d.messages("flow", 1)[0]
+    assert first["offset"] == 1 and first["data"] == {"n": 0}
+
+    total = 60
+    acked = {0}
+    kill_at, restarted = threading.Event(), threading.Event()
+
+    def publisher():
+        # Each message keeps its idempotency key through retries, so a publish
+        # whose answer was lost to the kill is not stored twice.
+        for n in range(1, total):
+            end = time.monotonic() + scaled(30)
+            while time.monotonic() < end:
+                try:
+                    http_publish(rh.port, "flow", {"n": n}, key="k%d" % n, timeout=2)
+                    acked.add(n)
+                    break
+                except OSError:
+                    restarted.wait(scaled(10))
+            if n == 20:
+                kill_at.set()
+
+    t = threading.Thread(target=publisher, daemon=True)
+    t.start()
+    assert kill_at.wait(scaled(20))
+    rh.kill9()
+    d.expect(lambda e: e["ev"] == "state" and e["state"] == "RECONNECTING", what="RECONNECTING")
+    rh.restart()
+    restarted.set()
+    t.join(scaled(60))
+    assert acked == set(range(total))
+
+    d.expect(lambda e: e["ev"] == "state" and e["state"] == "CONNECTED" and e["connections"] >= 2,
+             timeout=15, what="reconnect")
+    hist = http_history(rh.port, "flow")
+    last = hist["messages"][-1]["offset"]
+    assert last >= total
+    msgs = [first] + d.messages("flow", last - 1)
+    d.drain()
+    assert [m["offset"] for m in msgs] == list(range(1, last + 1))   # in order, no gap
+    assert not [e for e in d._unread if e["ev"] == "message"]         # and no duplicate
+    assert sorted(m["data"]["n"] for m in msgs) == list(range(total))  # every message exactly once
+    assert not [e for e in d.events if e["ev"] == "lost"]             # same epoch: recovered
+    assert d.finish() == 0
+
+
+def test_offline_publishes_are_delivered_exactly_once_after_the_hub_returns(data_dir, cleanup):
+    rh = RestartableHub("--data-dir", data_dir)
+    cleanup.append(rh)
+    pub = Driver(rh.url, "--backoff-initial", 50, "--backoff-max", 300)
+    sub = Driver(rh.url, "--backoff-initial", 50, "--backoff-max", 300)
+    cleanup += [pub, sub]
+    connected_and_subscribed(sub, rh.port, "q")
+    pub.state("CONNECTED")
+    pub.send('pub q {"n":0}')
+    assert pub.expect(lambda e: e["ev"] == "published")["offset"] == 1
+    assert sub.messages("q", 1)[0]["data"] == {"n": 0}
+
+    # Freeze the hub: this publish is written to the socket but never
+    # answered; then kill it. The client must send it again, with its key.
+    rh.hub.signal(signal.SIGSTOP)
+    pub.send('pub q {"n":1}')
+    pub.expect(lambda e: e["ev"] == "cmd" and e["id"] == 2)
+    rh.kill9()
+    pub.expect(lambda e: e["ev"] == "state" and e["state"] == "RECONNECTING", what="RECONNECTING")
+    for n in range(2, 6):
+        pub.send('pub q {"n":%d}' % n)
+        ev = pub.expect(lambda e, n=n: e["ev"] == "cmd" and e["id"] == n + 1)
+        assert ev["rc"] == 0
+    assert ev["pending"] == 5  # queued while offline (the unanswered one included)
+    rh.restart()
+
+    answers = [pub.expect(lambda e: e["ev"] == "published", timeout=15) for _ in range(5)]
+    assert all(a["err"] == 0 for a in answers)
+    assert [a["id"] for a in answers] == [2, 3, 4, 5, 6]          # in the order they were made
+    assert [a["offset"] for a in answers] == [2, 3, 4, 5, 6]
+    got = sub.messages("q", 5, timeout=15)
+    assert [m["data"]["n"] for m in got] == [1, 2, 3, 4, 5]
+    assert [m["offset"] for m in got] == [2, 3, 4, 5, 6]
+    stored = http_history(rh.port, "q")["messages"]
+    assert [m["data"]["n"] for m in stored] == [0, 1, 2, 3, 4, 5]  # none lost, none twice
+    assert pub.finish() == 0
+    assert sub.finish() == 0
+
+
+def test_restart_without_data_dir_reports_recovered_false_and_continues(cleanup):
+    rh = RestartableHub()
+    cleanup.append(rh)
+    d = Driver(rh.url, "--backoff-initial", 50, "--backoff-max", 300)
+    cleanup.append(d)
+    connected_and_subscribed(d, rh.port, "r")
+    for n in range(3):
+        http_publish(rh.port, "r", n)
+    old = d.messages("r", 3)
+    assert [m["offset"] for m in old] == [1, 2, 3]
+    rh.kill9()
+    rh.restart()
+    lost = d.expect(lambda e: e["ev"] == "lost", timeout=15, what="recovered:false callback")
+    assert lost["channel"] == "r" and lost["since"] == 3 and lost["offset"] == 0
+    assert lost["epoch"] != old[0]["epoch"]
+    # Offsets restart in the new epoch: offset 1 is new, not a duplicate.
+    http_publish(rh.port, "r", "fresh")
+    m = d.messages("r", 1)[0]
+    assert m["offset"] == 1 and m["data"] == "fresh" and m["epoch"] == lost["epoch"]
+    assert d.finish() == 0
+
+
+@pytest.mark.parametrize("code", [4001, 1008])
+def test_no_retry_after_a_refusing_close_code(code, cleanup):
+    async def refuse(ws, n):
+        await ws.send(welcome())
+        await ws.close(code, "go away")
+
+    fake = FakeHub(refuse)
+    cleanup.append(fake)
+    d = Driver(fake.url, "--backoff-initial", 10, "--backoff-max", 20)
+    cleanup.append(d)
+    closed = d.state("CLOSED")
+    assert closed["close_code"] == code
+    assert closed["errname"].startswith("refused")
+    assert d.expect(lambda e: e["ev"] == "exit")["state"] == "CLOSED"
+    assert d.finish() == 0
+    assert fake.connections == 1
+
+
+def test_other_close_codes_are_retried(cleanup):
+    """The control for the test above: 1001 (hub going away) means come back."""
+    async def going_away(ws, n):
+        await ws.send(welcome())
+        if n < 3:
+            await ws.close(1001)
+        else:
+            await ws.wait_closed()
+
+    fake = FakeHub(going_away)
+    cleanup.append(fake)
+    d = Driver(fake.url, "--backoff-initial", 10, "--backoff-max", 20)
+    cleanup.append(d)
+    d.expect(lambda e: e["ev"] == "state" and e["state"] == "CONNECTED" and e["connections"] == 3,
+             what="third connection")
+    assert fake.connections == 3
+    assert d.finish() == 0
+
+
+def test_a_silent_link_is_dropped_after_two_heartbeats_and_replaced(cleanup):
+    async def silent(ws, n):
+        # heartbeat 1 s, then neither pings nor messages: a dead link.
+        await ws.send(welcome(heartbeat=1))
+        await ws.wait_closed()
+
+    fake = FakeHub(silent)
+    cleanup.append(fake)
+    d = Driver(fake.url, "--backoff-initial", 10, "--backoff-max", 20)
+    cleanup.append(d)
+    d.state("CONNECTED")
+    t0 = time.monotonic()
+    lost = d.state("RECONNECTING", timeout=10)
+    assert lost["errname"] == "timed out"
+    assert time.monotonic() - t0 >= 1.5  # not before two intervals (2 s, minus scheduling slack)
+    d.expect(lambda e: e["ev"] == "state" and e["state"] == "CONNECTED" and e["connections"] == 2)
+    assert d.finish() == 0
+
+
+def test_publish_errors_and_receipts_reach_their_callbacks(hub, cleanup):
+    url = hub.url + "/ws"
+    acker = Driver(url, "--auto-ack")
+    pub = Driver(url)
+    cleanup += [acker, pub]
+    connected_and_subscribed(acker, hub.port, "rc")
+    pub.state("CONNECTED")
+    # The subscription is in place once a plain message reaches it.
+    pub.send("pub rc 0")
+    acker.messages("rc", 1)
+    pub.send('pubr rc {"ask":"ack"}')
+    r = pub.expect(lambda e: e["ev"] == "receipt", what="receipt")
+    assert r["id"] == 2 and r["channel"] == "rc" and r["offset"] == 2
+    pub.send("pub bad..name?! 1")
+    assert pub.expect(lambda e: e["ev"] == "cmd" and e["id"] == 0)["rc"] == -1  # refused locally: EINVAL
+    pub.send("pub rc {not json")
+    assert pub.expect(lambda e: e["ev"] == "cmd" and e["id"] == 0)["rc"] == -1
+    assert pub.finish() == 0
+    assert acker.finish() == 0
+
+
+def test_unreachable_hub_gives_up_after_max_attempts(cleanup):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    d = Driver("ws://127.0.0.1:%d/ws" % port, "--max-attempts", 3, "--backoff-initial", 10)
+    cleanup.append(d)
+    first = d.state("RECONNECTING")
+    assert first["errname"] == "cannot connect to the hub"
+    closed = d.state("CLOSED")
+    assert closed["errname"] == "cannot connect to the hub"
+    assert d.finish() == 0
+
+
+def test_bad_url_is_refused_at_creation():
+    d = Driver("http://127.0.0.1:1/ws")
+    ev = d.expect(lambda e: e["ev"] == "new_failed")
+    assert ev["errname"].startswith("invalid URL")
+    d.finish()
+
+
+@pytest.mark.skipif(not shutil.which("valgrind") or os.environ.get("WSHUB_SANITIZE", "").lower() in ("1", "on", "true"),
+                    reason="needs valgrind and a build without sanitizers")
+def test_library_is_valgrind_clean_through_a_reconnect(cleanup):
+    rh = RestartableHub()
+    cleanup.append(rh)
+    d = Driver(rh.url, "--backoff-initial", 50, "--backoff-max", 200,
+               wrap=["valgrind", "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=all"])
+    cleanup.append(d)
+    d.state("CONNECTED", timeout=30)
+    d.send("sub v")
+    d.send("pub v {\"a\":1}")
+    d.expect(lambda e: e["ev"] == "published", timeout=30)
+    assert d.messages("v", 1, timeout=30)[0]["data"] == {"a": 1}
+    rh.kill9()
+    d.state("RECONNECTING", timeout=30)
+    d.send("pub v 2")
+    rh.restart()
+    d.expect(lambda e: e["ev"] == "published", timeout=30)
+    d.expect(lambda e: e["ev"] == "lost", timeout=30)
+    d.send("pub v 3")  # left unanswered or answered: close must free it either way
+    assert d.finish(timeout=60) == 0
