@@ -9,6 +9,7 @@ PKGS=(
   libssl-dev zlib1g-dev libsqlite3-dev libhiredis-dev node-llhttp libjsmn-dev
   libcmocka-dev python3 python3-pytest python3-websockets
   ca-certificates
+  chromium
 )
 # Node.js: the machine may already have one (any version >= 18 works); only
 # install Debian's when none is on PATH.
@@ -32,5 +33,11 @@ fi
 if [ -f tests/integ/node/package.json ]; then
   if [ ! -d tests/integ/node/node_modules ] || [ tests/integ/node/package-lock.json -nt tests/integ/node/node_modules ]; then
     (cd tests/integ/node && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
+  fi
+fi
+# Browser tests: playwright-core drives Debian's chromium (no browser download).
+if [ -f tests/browser/package.json ]; then
+  if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
   fi
 fi

@@ -11,7 +11,8 @@ const $ = (id) => document.getElementById(id);
 const client = new WshubClient({ persist: params.get('persist') !== '0', token: params.get('token') || undefined });
 const messages = []; // {channel, offset, data}, in arrival order (kept for the page's lifetime, capped)
 const gaps = [];
-window.log = { client, messages, gaps };
+const resumed = []; // every resubscribe answered after a reconnect or reload: {channel, since, recovered, ...}
+window.log = { client, messages, gaps, resumed };
 
 $('channels').textContent = channels.join(', ');
 client.on('state', (e) => {
@@ -20,6 +21,7 @@ client.on('state', (e) => {
   document.body.dataset.state = e.state;
 });
 client.on('recovered', (e) => {
+  resumed.push(e);
   if (e.recovered) return;
   gaps.push(e);
   $('notice').textContent = `${e.channel}: the hub could not replay everything after offset ${e.since}; ` +
