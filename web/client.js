@@ -349,6 +349,7 @@ export class WshubClient {
     this._detach();
     try { ws.close(code, reason); } catch { /* not open yet */ }
     if (immediately) {
+      this._markUnsent();
       this._setState(State.RECONNECTING, { attempt: 0, delay: 0, code, reason });
       this._open();
     } else {
