@@ -18,6 +18,7 @@ build: build/CMakeCache.txt
 
 # Installs, builds and runs the hub with its embedded defaults (127.0.0.1:8080).
 run: deps build
+	@echo "API: curl -X POST localhost:8080/api/channels/demo/publish -d '{\"hi\":1}'  (with --api-key KEY add -H 'Authorization: Bearer KEY')"
 	./build/wshub serve
 
 # Installs, builds and runs every test through CTest.

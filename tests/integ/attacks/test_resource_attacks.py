@@ -246,3 +246,39 @@ def test_b44_silent_websocket_is_closed_by_the_heartbeat(hubs):
         how, data = c.read_to_close(timeout=15)
         assert how in ("eof", "reset") and data == b""
     assert_serves(hub)
+
+
+def test_b45_one_flooding_connection_does_not_starve_the_others(hubs):
+    import threading
+    hub = hubs("--workers", "1")
+    flooder = ws_open(hub)
+    stop = threading.Event()
+    # `ack` frames get no answer, so the flooder's own queue never fills:
+    # the only brake is how the hub shares its one loop.
+    burst = b"".join(RawWS.encode(OP_TEXT, json.dumps({"type": "ack", "channel": "b45", "offset": i}))
+                     for i in range(2000))
+    sent = [0]
+
+    def flood():
+        try:
+            while not stop.is_set():
+                flooder.send(burst)
+                sent[0] += len(burst)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=flood, daemon=True)
+    t.start()
+    try:
+        probe = ws_open(hub)
+        for i in range(20):
+            probe.send_text(json.dumps({"type": "ping", "id": i}))
+            assert probe.recv_json(timeout=5)["id"] == i
+        probe.close()
+        assert t.is_alive(), "the flood ended before the probe finished"
+    finally:
+        stop.set()
+        t.join(timeout=10)
+        flooder.close()
+    assert sent[0] > len(burst)
+    assert_serves(hub)
