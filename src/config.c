@@ -10,7 +10,8 @@
 
 #include "core/alloc.h"
 
-typedef enum { OPT_STRING, OPT_SIZE, OPT_DURATION, OPT_BOOL, OPT_LEVEL, OPT_LISTEN, OPT_COUNT, OPT_HISTORY_RULE } opt_type_t;
+typedef enum { OPT_STRING, OPT_SIZE, OPT_DURATION, OPT_BOOL, OPT_LEVEL, OPT_LISTEN, OPT_COUNT, OPT_HISTORY_RULE,
+               OPT_AUTH /* repeatable auth values, parsed by auth/authcfg.c */ } opt_type_t;
 
 typedef struct option {
     const char *name;   /* flag without "--", config key, and WSHUB_<NAME> env var */
@@ -45,6 +46,14 @@ static const option_t options[] = {
     {"workers", OPT_COUNT, OFF(workers), "N", "event-loop threads; 0 = one per CPU this process may use (default 0)", 0, 64},
     {"drain-timeout", OPT_DURATION, OFF(drain_timeout_ms), "DURATION", "shutdown wait for clients' close frames (default 5s)", 0, 0},
     {"close-timeout", OPT_DURATION, OFF(close_timeout_ms), "DURATION", "wait for a peer's close frame after ours (default 5s)", 0, 0},
+    {"token-secret", OPT_AUTH, OFF(auth.keys), "[kid=KID:]SECRET", "HS256 token secret, 32+ bytes, repeatable for rotation", 0, 0},
+    {"token-key", OPT_AUTH, OFF(auth.keys), "FILE", "PEM public key for RS256/ES256 tokens, repeatable for rotation", 0, 0},
+    {"token-audience", OPT_STRING, OFF(auth.audience), "AUD", "tokens must carry this aud (default: not checked)", 0, 0},
+    {"token-issuer", OPT_STRING, OFF(auth.issuer), "ISS", "tokens must carry this iss (default: not checked)", 0, 0},
+    {"token-leeway", OPT_DURATION, OFF(auth.leeway_ms), "DURATION", "clock skew allowed on exp and nbf (default 60s)", 0, 3600000},
+    {"auth-timeout", OPT_DURATION, OFF(auth.auth_timeout_ms), "DURATION", "time to send auth when a token is needed, then close 4001 (default 10s)", 1, 0},
+    {"token-grace", OPT_DURATION, OFF(auth.grace_ms), "DURATION", "time after exp before close 4001 (default 30s)", 0, 0},
+    {"namespace", OPT_AUTH, OFF(auth.ns), "PREFIX:FLAGS", "channel namespace rule, repeatable (docs/security.md)", 0, 0},
 };
 #define OPTION_CNT (sizeof options / sizeof options[0])
 
@@ -74,6 +83,7 @@ static void set_defaults(wsh_config_t *cfg)
     cfg->request_timeout_ms = 10000;
     cfg->drain_timeout_ms = 5000;
     cfg->close_timeout_ms = 5000;
+    wsh_authcfg_init(&cfg->auth);
 }
 
 int wsh_config_parse_size(const char *s, uint64_t *out)
@@ -267,6 +277,8 @@ static int apply(loader_t *ld, layer_t layer, const option_t *o, const char *val
         cfg->history_rules[cfg->history_rule_cnt++] = r;
         return 0;
     }
+    case OPT_AUTH:
+        return wsh_authcfg_apply(&cfg->auth, o->name, value, where, wsh_config_parse_duration_ms);
     case OPT_LISTEN: {
         wsh_hostport_t hp;
         if (wsh_sock_parse_hostport(value, &hp) < 0) {
@@ -488,4 +500,5 @@ void wsh_config_dispose(wsh_config_t *cfg)
     free(cfg->data_dir);
     free(cfg->config_file);
     cfg->data_dir = cfg->config_file = NULL;
+    wsh_authcfg_dispose(&cfg->auth);
 }

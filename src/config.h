@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/authcfg.h"
 #include "core/log.h"
 #include "net/sock.h"
 
@@ -46,6 +47,7 @@ typedef struct wsh_config {
     uint64_t idem_window_ms;   /* how long an idempotency key is remembered */
     wsh_config_history_rule_t history_rules[WSH_CONFIG_MAX_HISTORY_RULES];
     size_t history_rule_cnt;
+    wsh_auth_config_t auth;    /* token keys, auth timeouts, namespaces (docs/security.md) */
 } wsh_config_t;
 
 /* Loads the configuration for `wshub serve` from argv (after the subcommand)

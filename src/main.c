@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/mint.h"
 #include "bench/bench.h"
 #include "config.h"
 #include "server.h"
@@ -15,6 +16,7 @@ static void usage(FILE *out)
                  "commands:\n"
                  "  serve      run the hub (default when the first argument is an option)\n"
                  "  bench      load generator, peers side by side (docs/bench-tool.md)\n"
+                 "  token      mint a signed token for testing (docs/security.md)\n"
                  "  help       show this help\n"
                  "  version    show the version\n\n"
                  "Run `wshub serve --help` for the server's options.\n");
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0)
         return wsh_bench_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "token") == 0)
+        return wsh_token_main(argc - 2, argv + 2, wsh_config_parse_duration_ms);
     if (cmd[0] == '-' && strcmp(cmd, "-h") != 0 && strcmp(cmd, "--help") != 0 && strcmp(cmd, "--version") != 0)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

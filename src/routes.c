@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -12,6 +14,7 @@
 #include "http/response.h"
 #include "http/static.h"
 #include "http/upgrade.h"
+#include "hub/authz.h"
 #include "hub/client.h"
 #include "hub/proto.h"
 #include "obs/metrics.h"
@@ -66,14 +69,55 @@ static bool accept_upgrade(wsh_http_x_t *x)
     return true;
 }
 
+/* A token on the handshake (`Authorization: Bearer` first, else ?token=)
+ * must be good: a bad one is answered 401 before the upgrade. Without one the
+ * upgrade goes ahead and hub/authz.c decides what the connection may do.
+ * Returns false after answering. */
+static bool check_token(wsh_http_x_t *x, wsh_worker_t *w, wsh_identity_t **out)
+{
+    char q[WSH_JWT_MAX_LEN + 2];
+    const char *tok = NULL;
+    size_t len = 0;
+    const char *why = "malformed token= query";
+    const wsh_http_header_t *h = wsh_http_req_header(x->req, "Authorization");
+    if (h && h->value.len > 7 && strncasecmp(h->value.ptr, "Bearer ", 7) == 0) {
+        tok = h->value.ptr + 7;
+        len = h->value.len - 7;
+        while (len && *tok == ' ')
+            tok++, len--;
+    } else {
+        long n = wsh_http_req_query(x->req, "token", q, sizeof q);
+        if (n >= 0) {
+            tok = q;
+            len = (size_t)n;
+        } else if (n == -2) {
+            tok = NULL;
+            goto refuse;
+        }
+    }
+    if (!tok || wsh_authz_verify(&w->srv->cfg->auth, tok, len, out, &why) == 0)
+        return true;
+refuse:
+    wsh_log_info(x->conn->id, "handshake refused 401: %s", why);
+    wsh_http_respond_error(x->conn, 401, "unauthorized", why, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
+                           x->keep_alive);
+    return false;
+}
+
 static void route_ws(wsh_http_x_t *x)
 {
     wsh_worker_t *w = x->data;
-    if (!accept_upgrade(x))
+    wsh_identity_t *who = NULL;
+    if (!check_token(x, w, &who))
         return;
+    if (!accept_upgrade(x)) {
+        free(who);
+        return;
+    }
     const wsh_http_header_t *h = wsh_http_req_header(x->req, "X-Client-Id");
     wsh_client_t *cl = wsh_client_attach(w->hub, x->conn, &w->srv->ws_opts, h ? h->value.ptr : NULL,
                                          h ? h->value.len : 0);
+    wsh_authz_start(cl, who);
     /* ?channels=a,b subscribes on connect; the list is bounded by the
      * request head cap, so a buffer of that size always fits it. */
     size_t cap = w->srv->cfg->max_head + 1;

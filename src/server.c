@@ -82,6 +82,7 @@ int wsh_server_run(const wsh_config_t *cfg)
     srv.ws_opts.close_timeout_ms = cfg->close_timeout_ms;
     srv.hub_opts.heartbeat_s = (uint32_t)((cfg->heartbeat_ms + 999) / 1000);
     srv.hub_opts.max_subscriptions = (uint32_t)cfg->max_subscriptions;
+    srv.hub_opts.auth = &cfg->auth;
     srv.worker_cnt = worker_count(cfg);
     /* The journal's thread shares the history with the workers, and hands
      * committed messages to them through the bus, even with one worker. */
@@ -93,6 +94,19 @@ int wsh_server_run(const wsh_config_t *cfg)
         const wsh_config_history_rule_t *r = &cfg->history_rules[i];
         wsh_history_limits_t rl = {(uint32_t)r->size, r->has_ttl ? r->ttl_ms : cfg->history_ttl_ms};
         wsh_history_add_rule(srv.history, r->prefix, &rl);
+    }
+    /* Namespaces with history=/ttl= become retention rules after the
+     * history-prefix ones, so an explicit rule for the same prefix wins. */
+    for (size_t i = 0; i < cfg->auth.ns_cnt; i++) {
+        const wsh_ns_t *ns = &cfg->auth.ns[i];
+        if (!(ns->flags & (WSH_NS_HAS_HISTORY | WSH_NS_HAS_TTL)))
+            continue;
+        wsh_history_limits_t rl = {ns->flags & WSH_NS_HAS_HISTORY ? ns->history : (uint32_t)cfg->history_size,
+                                   ns->flags & WSH_NS_HAS_TTL ? ns->ttl_ms : cfg->history_ttl_ms};
+        if (ns->is_default)
+            wsh_history_set_limits(srv.history, &rl);
+        else
+            wsh_history_add_rule(srv.history, ns->prefix, &rl);
     }
     srv.history->idem_window_ms = cfg->idem_window_ms;
     if (cfg->data_dir) {

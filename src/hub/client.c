@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "hub/authz.h"
 #include "hub/channel.h"
 #include "hub/proto.h"
 #include "hub/replay.h"
@@ -106,6 +107,12 @@ void wsh_client_subscribe_list(wsh_client_t *cl, const char *list, size_t len)
                                  NULL, 0);
             continue;
         }
+        if (!wsh_authz_may_subscribe(cl, name, n)) {
+            char msg[WSH_CHANNEL_NAME_MAX + 96];
+            snprintf(msg, sizeof msg, "%s: %.*s", wsh_authz_denied_why(cl, name, n, false), (int)n, name);
+            wsh_proto_send_error(cl, "forbidden", msg, NULL, 0);
+            continue;
+        }
         wsh_resume_t none = {0};
         if (wsh_replay_subscribe(cl, name, n, &none, NULL, 0) == WSH_EPOLICY) {
             wsh_proto_send_error(cl, "limit_exceeded", "too many subscriptions", NULL, 0);
@@ -133,6 +140,7 @@ static void on_close(wsh_ws_t *ws)
 {
     wsh_client_t *cl = ws->app_data;
     wsh_channel_unsubscribe_all(cl->hub, cl);
+    wsh_authz_release(cl);
     cl->hub->clients--;
     WSH_METRIC_DEC(clients_open);
     wsh_log_info(ws->conn->id, "client disconnected id=%s", cl->id);

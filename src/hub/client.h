@@ -18,6 +18,7 @@ typedef struct wsh_client {
     wsh_hub_t *hub;
     wsh_ws_t *ws;
     wsh_list_t subs;          /* wsh_sub_t.client_link */
+    struct wsh_authz *authz;   /* token identity and deadlines (hub/authz.h); NULL when unused */
     uint32_t sub_cnt;
     char id[WSH_CLIENT_ID_MAX + 1];
 } wsh_client_t;

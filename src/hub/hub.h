@@ -13,6 +13,7 @@
 typedef struct wsh_hub_opts {
     uint32_t heartbeat_s;       /* announced in welcome */
     uint32_t max_subscriptions; /* per connection */
+    const struct wsh_auth_config *auth; /* tokens and namespaces (auth/authcfg.h); NULL: all open */
 } wsh_hub_opts_t;
 
 /* One per loop; created and freed by the server. */

@@ -10,6 +10,7 @@
 #include "core/fmt.h"
 #include "core/json.h"
 #include "http/json_escape.h"
+#include "hub/authz.h"
 #include "hub/bus.h"
 #include "hub/channel.h"
 #include "hub/fanout.h"
@@ -131,6 +132,8 @@ static int handle_subscribe(const cmd_t *c)
     long n = get_channel(c, name);
     if (n < 0)
         return 0;
+    if (!wsh_authz_may_subscribe(c->cl, name, (size_t)n))
+        return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, name, (size_t)n, false));
     wsh_resume_t r = {0};
     int rc;
     if ((rc = get_u64_field(c, "since", &r.since)) < 0)
@@ -163,6 +166,9 @@ static int handle_history(const cmd_t *c)
     long n = get_channel(c, name);
     if (n < 0)
         return 0;
+    /* Reading history is reading the channel: the subscribe permission. */
+    if (!wsh_authz_may_subscribe(c->cl, name, (size_t)n))
+        return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, name, (size_t)n, false));
     uint64_t since = 0, limit = 100;
     if (get_u64_field(c, "since", &since) < 0 || get_u64_field(c, "limit", &limit) < 0)
         return 0;
@@ -206,6 +212,8 @@ static int handle_publish(const cmd_t *c)
     long n = get_channel(c, name);
     if (n < 0)
         return 0;
+    if (!wsh_authz_may_publish(c->cl, name, (size_t)n))
+        return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, name, (size_t)n, true));
     int d = wsh_json_obj_get(c->s, c->toks, 0, "data");
     if (d < 0)
         return reply_error(c, "bad_request", "missing \"data\"");
@@ -318,6 +326,15 @@ static int handle_ack(const cmd_t *c)
     return 0;
 }
 
+/* {"type":"auth","token":T}: authenticates or refreshes (hub/authz.c). */
+static int handle_auth(const cmd_t *c)
+{
+    int t = wsh_json_obj_get(c->s, c->toks, 0, "token");
+    const char *tok = t >= 0 && c->toks[t].type == WSH_JSON_STRING ? c->s + c->toks[t].start : NULL;
+    size_t len = tok ? c->toks[t].end - c->toks[t].start : 0;
+    return wsh_authz_handle_auth(c->cl, tok, len, c->id, c->id_len);
+}
+
 typedef struct command {
     const char *type;
     int (*handle)(const cmd_t *c);
@@ -325,6 +342,7 @@ typedef struct command {
 
 static const command_t commands[] = {
     {"ping", handle_ping},
+    {"auth", handle_auth},
     {"subscribe", handle_subscribe},
     {"unsubscribe", handle_unsubscribe},
     {"publish", handle_publish},
