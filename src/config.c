@@ -26,6 +26,9 @@ typedef struct option {
 
 static const option_t options[] = {
     {"listen", OPT_LISTEN, OFF(listen), "HOST:PORT", "address to listen on, repeatable (default 127.0.0.1:8080)", 0, 0},
+    {"tls-listen", OPT_LISTEN, OFF(tls_listen), "HOST:PORT", "address served with TLS (https://, wss://), repeatable; needs --tls-cert and --tls-key", 0, 0},
+    {"tls-cert", OPT_STRING, OFF(tls_cert), "FILE", "PEM certificate chain for tls-listen (reloaded on SIGHUP)", 0, 0},
+    {"tls-key", OPT_STRING, OFF(tls_key), "FILE", "PEM private key for tls-cert, unencrypted (reloaded on SIGHUP)", 0, 0},
     {"data-dir", OPT_STRING, OFF(data_dir), "DIR", "directory for durable history (default: memory only)", 0, 0},
     {"config", OPT_STRING, OFF(config_file), "FILE", "configuration file (docs/configuration.md)", 0, 0},
     {"log-level", OPT_LEVEL, OFF(log_level), "LEVEL", "debug, info, warn, error or off (default info)", 0, 0},
@@ -180,6 +183,7 @@ typedef enum { LAYER_DEFAULT, LAYER_FILE, LAYER_ENV, LAYER_FLAGS } layer_t;
 typedef struct loader {
     wsh_config_t *cfg;
     layer_t listen_layer;
+    layer_t tls_listen_layer;
 } loader_t;
 
 static int apply(loader_t *ld, layer_t layer, const option_t *o, const char *value, const char *where)
@@ -285,15 +289,20 @@ static int apply(loader_t *ld, layer_t layer, const option_t *o, const char *val
             bad_value(where, "invalid address (want HOST:PORT)", value);
             return -1;
         }
-        if (ld->listen_layer != layer) {
-            cfg->listen_cnt = 0;
-            ld->listen_layer = layer;
+        /* listen and tls-listen are two lists with the same layering. */
+        bool is_tls = o->offset == OFF(tls_listen);
+        wsh_hostport_t *list = is_tls ? cfg->tls_listen : cfg->listen;
+        size_t *cnt = is_tls ? &cfg->tls_listen_cnt : &cfg->listen_cnt;
+        layer_t *list_layer = is_tls ? &ld->tls_listen_layer : &ld->listen_layer;
+        if (*list_layer != layer) {
+            *cnt = 0;
+            *list_layer = layer;
         }
-        if (cfg->listen_cnt == WSH_CONFIG_MAX_LISTEN) {
+        if (*cnt == WSH_CONFIG_MAX_LISTEN) {
             bad_value(where, "too many listen addresses, at most 16", value);
             return -1;
         }
-        cfg->listen[cfg->listen_cnt++] = hp;
+        list[(*cnt)++] = hp;
         return 0;
     }
     }
@@ -415,9 +424,34 @@ void wsh_config_print_usage(void)
     printf("  %-28s %s\n  %-28s %s\n", "--help", "show this help", "--version", "show the version");
 }
 
+/* TLS settings only make sense together: a certificate with nowhere to
+ * serve it (or an address with no certificate) is a mistake to report, never
+ * a reason to serve plaintext quietly. The default plain listener stands
+ * only while nobody configured any address. */
+static int check_tls(loader_t *ld)
+{
+    wsh_config_t *cfg = ld->cfg;
+    if (cfg->tls_listen_cnt && ld->listen_layer == LAYER_DEFAULT)
+        cfg->listen_cnt = 0;
+    if (cfg->tls_listen_cnt && (!cfg->tls_cert || !cfg->tls_key)) {
+        fprintf(stderr, "wshub: --tls-listen: needs both --tls-cert FILE and --tls-key FILE\n");
+        return -1;
+    }
+    if (!cfg->tls_listen_cnt && (cfg->tls_cert || cfg->tls_key)) {
+        fprintf(stderr, "wshub: %s: set, but no --tls-listen address to serve TLS on\n",
+                cfg->tls_cert ? "--tls-cert" : "--tls-key");
+        return -1;
+    }
+    if (cfg->listen_cnt + cfg->tls_listen_cnt > WSH_CONFIG_MAX_LISTEN) {
+        fprintf(stderr, "wshub: --tls-listen: at most %d listen and tls-listen addresses in all\n", WSH_CONFIG_MAX_LISTEN);
+        return -1;
+    }
+    return 0;
+}
+
 int wsh_config_load(wsh_config_t *cfg, int argc, char **argv, char **envp)
 {
-    loader_t ld = {cfg, LAYER_DEFAULT};
+    loader_t ld = {cfg, LAYER_DEFAULT, LAYER_DEFAULT};
     set_defaults(cfg);
     /* The config file is named by a flag or the environment, but its values
      * rank below both: find it first, apply it, then the others. */
@@ -492,13 +526,16 @@ int wsh_config_load(wsh_config_t *cfg, int argc, char **argv, char **envp)
         if (apply(&ld, LAYER_FLAGS, o, value, where) < 0)
             return -1;
     }
-    return 0;
+    return check_tls(&ld);
 }
 
 void wsh_config_dispose(wsh_config_t *cfg)
 {
     free(cfg->data_dir);
     free(cfg->config_file);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
+    cfg->tls_cert = cfg->tls_key = NULL;
     cfg->data_dir = cfg->config_file = NULL;
     wsh_authcfg_dispose(&cfg->auth);
 }

@@ -26,6 +26,11 @@ typedef struct wsh_config_history_rule {
 typedef struct wsh_config {
     wsh_hostport_t listen[WSH_CONFIG_MAX_LISTEN];
     size_t listen_cnt;
+    /* TLS listeners (docs/security.md, TLS); listen + tls-listen <= WSH_CONFIG_MAX_LISTEN. */
+    wsh_hostport_t tls_listen[WSH_CONFIG_MAX_LISTEN];
+    size_t tls_listen_cnt;
+    char *tls_cert;            /* PEM certificate chain; required with tls-listen */
+    char *tls_key;             /* PEM private key, unencrypted */
     char *data_dir;            /* NULL: history in memory only */
     char *config_file;         /* the file that was read, if any */
     wsh_log_level_t log_level;

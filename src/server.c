@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "hub/bus.h"
 #include "hub/receipts.h"
+#include "net/tls.h"
 #include "obs/metrics.h"
 #include "store/history.h"
 #include "store/journal.h"
@@ -53,6 +54,24 @@ static void on_signal(wsh_loop_t *loop, int signo, void *data)
     wsh_worker_drain(&srv->workers[0]);
 }
 
+/* SIGHUP: reload what can be reloaded without a restart (the TLS
+ * certificate); a bad new file keeps the current one. Worker 0's thread. */
+static void on_reload(wsh_loop_t *loop, int signo, void *data)
+{
+    (void)loop;
+    (void)signo;
+    wsh_server_t *srv = data;
+    if (!srv->tls) {
+        wsh_log_info(0, "SIGHUP: nothing to reload");
+        return;
+    }
+    char err[512];
+    if (wsh_tls_ctx_reload(srv->tls, err, sizeof err) < 0)
+        wsh_log_error(0, "tls: reload failed, keeping the current certificate: %s", err);
+    else
+        wsh_log_info(0, "tls: certificate reloaded generation=%u", wsh_tls_ctx_generation(srv->tls));
+}
+
 /* --workers 0 means one per CPU this process may run on (so `taskset -c 0`
  * gives one worker). */
 static size_t worker_count(const wsh_config_t *cfg)
@@ -74,6 +93,15 @@ int wsh_server_run(const wsh_config_t *cfg)
     wsh_log_set_level(cfg->log_level);
     if (prepare_data_dir(cfg->data_dir) < 0)
         return 2;
+    if (cfg->tls_listen_cnt) {
+        /* A certificate that does not load stops the hub before it listens. */
+        char err[512];
+        srv.tls = wsh_tls_ctx_new(cfg->tls_cert, cfg->tls_key, err, sizeof err);
+        if (!srv.tls) {
+            fprintf(stderr, "wshub: --tls-cert: %s\n", err);
+            return 2;
+        }
+    }
     /* A peer that resets while we write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     srv.ws_opts.lim.max_message = cfg->max_message;
@@ -115,6 +143,7 @@ int wsh_server_run(const wsh_config_t *cfg)
         if (!srv.journal) {
             fprintf(stderr, "wshub: --data-dir: %s\n", err);
             wsh_history_free(srv.history);
+            wsh_tls_ctx_free(srv.tls);
             return 2;
         }
     }
@@ -132,6 +161,7 @@ int wsh_server_run(const wsh_config_t *cfg)
      * signalfd ever receives them. */
     wsh_loop_signal_start(srv.workers[0].loop, SIGTERM, on_signal, &srv);
     wsh_loop_signal_start(srv.workers[0].loop, SIGINT, on_signal, &srv);
+    wsh_loop_signal_start(srv.workers[0].loop, SIGHUP, on_reload, &srv);
     int exit_code = 0;
     if (srv.journal && wsh_journal_start(srv.journal, wsh_bus_on_commit, srv.bus) < 0) {
         fprintf(stderr, "wshub: --data-dir: cannot start the journal thread\n");
@@ -173,6 +203,7 @@ int wsh_server_run(const wsh_config_t *cfg)
     wsh_bus_free(srv.bus);
     wsh_receipts_free(srv.receipts);
     wsh_history_free(srv.history);
+    wsh_tls_ctx_free(srv.tls);
     wsh_log_info(0, "stopped");
     return exit_code;
 }

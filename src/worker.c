@@ -15,6 +15,7 @@
 #include "hub/pending.h"
 #include "hub/receipts.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "obs/metrics.h"
 #include "routes.h"
 
@@ -27,6 +28,7 @@ static void on_accept(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
     (void)loop;
     (void)events;
     wsh_worker_t *w = io->data;
+    const wsh_listener_t *l = WSH_CONTAINER_OF(io, wsh_listener_t, io);
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage peer;
         int fd = wsh_sock_accept(io->fd, &peer);
@@ -39,6 +41,8 @@ static void on_accept(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
             return;
         }
         wsh_conn_t *c = wsh_httpconn_accept(w->net, fd, &peer, &w->http_opts);
+        if (l->is_tls && wsh_conn_is_open(c))
+            wsh_tls_attach(c, w->srv->tls);
         if (wsh_log_get_level() <= WSH_LOG_DEBUG) {
             char addr[80];
             wsh_sock_format(&peer, addr, sizeof addr);
@@ -140,8 +144,10 @@ int wsh_worker_listen(wsh_worker_t *w)
 {
     wsh_server_t *srv = w->srv;
     const wsh_config_t *cfg = srv->cfg;
-    for (size_t i = 0; i < cfg->listen_cnt; i++) {
-        wsh_hostport_t hp = cfg->listen[i];
+    /* Plain addresses first, then TLS ones: srv->bound follows this order. */
+    for (size_t i = 0; i < cfg->listen_cnt + cfg->tls_listen_cnt; i++) {
+        bool is_tls = i >= cfg->listen_cnt;
+        wsh_hostport_t hp = is_tls ? cfg->tls_listen[i - cfg->listen_cnt] : cfg->listen[i];
         /* Port 0 means "any free port" only once: later workers join the
          * port worker 0 got, so SO_REUSEPORT shares one address. */
         if (w->idx > 0) {
@@ -152,17 +158,19 @@ int wsh_worker_listen(wsh_worker_t *w)
         struct sockaddr_storage bound;
         int fd = wsh_sock_listen(&hp, 1024, srv->worker_cnt > 1, &bound);
         if (fd < 0) {
-            fprintf(stderr, "wshub: --listen: cannot listen on %s:%u: %s\n", hp.host, hp.port, strerror(-fd));
+            fprintf(stderr, "wshub: %s: cannot listen on %s:%u: %s\n", is_tls ? "--tls-listen" : "--listen", hp.host,
+                    hp.port, strerror(-fd));
             return -1;
         }
         if (w->idx == 0)
             srv->bound[i] = bound;
         wsh_listener_t *l = &w->listeners[w->listener_cnt++];
         wsh_sock_format(&bound, l->addr, sizeof l->addr);
+        l->is_tls = is_tls;
         wsh_io_init(&l->io, fd, on_accept, w);
         wsh_io_start(w->loop, &l->io, WSH_IO_READ);
         if (w->idx == 0)
-            wsh_log_info(0, "listening addr=%s", l->addr);
+            wsh_log_info(0, "listening addr=%s%s", l->addr, is_tls ? " tls" : "");
     }
     return 0;
 }

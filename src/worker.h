@@ -24,6 +24,7 @@ struct wsh_server;
 typedef struct wsh_listener {
     wsh_io_t io;
     char addr[80];
+    bool is_tls;                  /* connections start with a TLS handshake */
 } wsh_listener_t;
 
 /* Owned by the server (an array); the thread it runs on owns everything
@@ -55,6 +56,7 @@ typedef struct wsh_server {
     struct wsh_bus *bus;          /* NULL with one worker and no journal */
     struct wsh_journal *journal;  /* --data-dir, or NULL */
     struct wsh_receipts *receipts;
+    struct wsh_tls_ctx *tls;      /* certificate for tls-listen, or NULL */
     wsh_worker_t *workers;
     size_t worker_cnt;
     struct sockaddr_storage bound[WSH_CONFIG_MAX_LISTEN]; /* what worker 0 bound (port 0 resolved) */

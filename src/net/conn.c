@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "net/tls.h"
 #include "obs/metrics.h"
 
 /* iovecs per writev: enough to batch many small frames in one syscall. */
@@ -226,7 +227,7 @@ static bool flush(wsh_conn_t *c)
             want += iov[n].iov_len;
             n++;
         }
-        ssize_t w = writev(c->io.fd, iov, n);
+        ssize_t w = c->tls ? wsh_tls_writev(c, iov, n) : writev(c->io.fd, iov, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -271,6 +272,19 @@ static bool flush(wsh_conn_t *c)
         }
     }
     if (c->out_cnt == 0) {
+        if (c->tls) {
+            /* TLS may still hold a record or handshake bytes the socket
+             * did not take: the queue is empty, the stream is not. */
+            int rc = wsh_tls_flush(c);
+            if (rc == -EAGAIN) {
+                set_events(c, true);
+                return false;
+            }
+            if (rc < 0) {
+                wsh_conn_close(c);
+                return false;
+            }
+        }
         set_events(c, false);
         /* The ring stays while the connection is busy (re-making it on every
          * burst cost several mallocs per subscriber per iteration); an idle
@@ -407,7 +421,7 @@ static void do_read(wsh_conn_t *c)
     }
     ssize_t n;
     do {
-        n = read(c->io.fd, buf, cap);
+        n = c->tls ? wsh_tls_read(c, buf, cap) : read(c->io.fd, buf, cap);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -478,6 +492,7 @@ static void free_conn(wsh_defer_t *d)
         c->h->on_free(c);
     wsh_buf_dispose(&c->tail);
     free(c->out);
+    wsh_tls_free(c->tls);
     free(c);
 }
 
@@ -510,6 +525,12 @@ static void finish_flush(wsh_conn_t *c)
 {
     if (c->is_shut_wr)
         return;
+    if (c->tls && wsh_tls_finish(c) == -EAGAIN) {
+        /* close_notify goes before the TCP half-close; flush() calls
+         * back here once the socket is writable. */
+        set_events(c, true);
+        return;
+    }
     c->is_shut_wr = true;
     shutdown(c->io.fd, SHUT_WR);
 }
@@ -525,6 +546,12 @@ void wsh_conn_close_after_flush(wsh_conn_t *c)
     if (c->out_cnt == 0)
         finish_flush(c);
     else
+        mark_pending(c);
+}
+
+void wsh_conn_want_flush(wsh_conn_t *c)
+{
+    if (!c->is_closed)
         mark_pending(c);
 }
 

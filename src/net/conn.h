@@ -69,6 +69,7 @@ struct wsh_conn {
     uint64_t id;                 /* unique per process, for logs */
     const wsh_conn_handler_t *h;
     void *proto;                 /* the handler's state */
+    struct wsh_tls *tls;         /* TLS state (net/tls.c); NULL for plaintext */
     wsh_timer_t timer;           /* one timer for the handler's deadlines */
     wsh_list_t link;             /* in net->conns */
     wsh_hnode_t id_node;         /* in net->by_id */
@@ -140,6 +141,10 @@ wsh_conn_t *wsh_net_find(const wsh_net_t *net, uint64_t id);
  * a durable commit) calls this when it can go on: the bytes kept as the
  * tail are presented again after this loop iteration. */
 void wsh_conn_resume_input(wsh_conn_t *c);
+
+/* Asks for a flush before the loop sleeps even with nothing queued: the TLS
+ * layer (net/tls.c) has handshake bytes the socket did not take. */
+void wsh_conn_want_flush(wsh_conn_t *c);
 
 /* Asks every open connection of net to finish (handler's on_shutdown). */
 void wsh_net_shutdown(wsh_net_t *net);

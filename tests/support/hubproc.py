@@ -14,7 +14,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LISTEN_RE = re.compile(r"listening addr=127\.0\.0\.1:(\d+)")
+# Plain listeners log "listening addr=IP:PORT", TLS ones add " tls".
+LISTEN_RE = re.compile(r"listening addr=127\.0\.0\.1:(\d+)$", re.M)
+TLS_LISTEN_RE = re.compile(r"listening addr=127\.0\.0\.1:(\d+) tls$", re.M)
 
 
 def hub_binary():
@@ -31,7 +33,14 @@ def timeout_scale():
 class Hub:
     """One running hub. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, *args, env=None):
+    def __init__(self, *args, env=None, tls=False, port=0):
+        """tls=True: the args include a `--tls-listen 127.0.0.1:0`; start()
+        also waits for that listener and sets tls_port. port: listen on that
+        port instead of an OS-assigned one (to restart a hub where its
+        clients expect it)."""
+        self.listen_port = port
+        self.tls = tls
+        self.tls_port = None
         self.args = list(args)
         self.env = dict(os.environ)
         self.env.update(env or {})
@@ -46,14 +55,17 @@ class Hub:
         # WSHUB_WRAP runs the hub under a tool, e.g. "valgrind --error-exitcode=99
         # --leak-check=full": stop() then returns the tool's verdict.
         wrap = os.environ.get("WSHUB_WRAP", "").split()
-        cmd = wrap + [hub_binary(), "serve", "--listen", "127.0.0.1:0"] + self.args
+        cmd = wrap + [hub_binary(), "serve", "--listen", "127.0.0.1:%d" % self.listen_port] + self.args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._log,
                                      stdin=subprocess.DEVNULL, env=self.env)
         end = time.monotonic() + deadline * timeout_scale()
         while time.monotonic() < end:
-            m = LISTEN_RE.search(self.log())
-            if m:
+            log = self.log()
+            m = LISTEN_RE.search(log)
+            t = TLS_LISTEN_RE.search(log) if self.tls else None
+            if m and (t or not self.tls):
                 self.port = int(m.group(1))
+                self.tls_port = int(t.group(1)) if t else None
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError("wshub exited with %s:\n%s" % (self.proc.returncode, self.log()))
@@ -68,6 +80,10 @@ class Hub:
     @property
     def http_url(self):
         return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def wss_url(self):
+        return "wss://127.0.0.1:%d" % self.tls_port
 
     def log(self):
         with open(self.log_path, "rb") as f:

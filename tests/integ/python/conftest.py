@@ -37,8 +37,8 @@ class HubFactory:
     def __init__(self):
         self.hubs = []
 
-    def __call__(self, *args, env=None):
-        h = Hub(*args, env=env)
+    def __call__(self, *args, env=None, tls=False):
+        h = Hub(*args, env=env, tls=tls)
         self.hubs.append(h)
         return h.start()
 
