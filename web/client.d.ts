@@ -133,6 +133,8 @@ export interface EventMap {
   recovered: SubscribedEvent;
   message: Message;
   receipt: Receipt;
+  /** The hub accepted the token (on every connect, and after a refresh). */
+  authed: { user?: string; exp?: number };
   error: ErrorEvent;
   [other: string]: unknown;
 }
@@ -148,6 +150,8 @@ export declare class WshubClient {
   readonly state: ConnectionState;
   /** This connection's id from the hub's welcome, or null before the first. */
   readonly clientId: string | null;
+  /** The token's subject from the hub's `authed`, or null. */
+  readonly user: string | null;
   /** Publishes waiting for their answer. */
   readonly pending: number;
   on<K extends keyof EventMap>(event: K, fn: (detail: EventMap[K]) => void): () => void;

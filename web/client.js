@@ -47,6 +47,9 @@ export function defaultUrl(loc = globalThis.location) {
   return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
 }
 
+// Request id of the auth frame, so its error is told apart from others.
+const AUTH_ID = 'auth';
+
 let keySeq = 0;
 /** A key unique across pages and reloads, so a retried publish is never taken for another one. */
 function newKey() {
@@ -80,6 +83,8 @@ export class WshubClient {
     this._rand = o.random || Math.random;
     this.state = State.CONNECTING;
     this.clientId = null;         // this connection's id from `welcome`
+    this.user = null;             // the token's subject from `authed`
+    this._welcome = null;         // `welcome` held until `authed` when a token was sent
     this._listeners = new Map();  // event -> Set of functions
     this._subs = new Map();       // channel -> { handlers: Set, pos: {offset, epoch} | null, history }
     this._outbox = [];            // publishes not yet answered, in order: { frame, resolve, reject, sent }
@@ -316,9 +321,9 @@ export class WshubClient {
     this._ws = ws;
     this._token = token;
     ws.onopen = () => {
-      // RFC order: the first frame the hub reads from us is auth, so every
-      // later command runs authenticated.
-      if (this._token) this._send({ type: 'auth', token: this._token });
+      // The first frame the hub reads from us is auth; nothing else is sent
+      // until it answers `authed` (a refusal closes with 4001).
+      if (this._token) this._send({ type: 'auth', id: AUTH_ID, token: this._token });
     };
     ws.onmessage = (ev) => this._onFrame(ev.data);
     ws.onclose = (ev) => this._onClose(ev.code, ev.reason);
@@ -337,6 +342,7 @@ export class WshubClient {
     if (!ws) return;
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     this._ws = null;
+    this._welcome = null;
     clearTimeout(this._timer);
     this._timer = null;
     clearInterval(this._beat);
@@ -400,9 +406,23 @@ export class WshubClient {
   }
 
   _onWelcome(m) {
+    this.clientId = m.client;
+    this._welcome = m;
+    // With a token, the connection counts only once the hub accepted it.
+    if (!this._token) this._ready();
+  }
+
+  _onAuthed(m) {
+    this.user = m.user;
+    this._emit('authed', m);
+    if (this._welcome) this._ready();
+  }
+
+  _ready() {
+    const m = this._welcome;
+    this._welcome = null;
     clearTimeout(this._timer);
     this._timer = null;
-    this.clientId = m.client;
     this._attempt = 0;
     const hb = this.options.heartbeat;
     this._heartbeatMs = hb === null || hb === undefined ? (Number(m.heartbeat) || 0) * 1000 : hb;
@@ -491,7 +511,8 @@ export class WshubClient {
       case 'receipt': this._onReceipt(m); break;
       case 'error': this._onError(m); break;
       case 'pong': this._emit('_pong', m); break;
-      default: this._emit(m.type, m); break; // authed, unsubscribed, join, leave, history, ...
+      case 'authed': this._onAuthed(m); break;
+      default: this._emit(m.type, m); break; // unsubscribed, join, leave, history, ...
     }
   }
 

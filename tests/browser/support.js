@@ -51,12 +51,15 @@ async function newPage(t) {
   const page = await context.newPage();
   page.setDefaultTimeout(scaled(10000));
   page.problems = [];
+  page.expected = []; // regexes of console errors a test provokes on purpose
   page.on('pageerror', (e) => page.problems.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     // A refused WebSocket while the hub is down is the point of some tests;
     // anything else logged as an error is a defect.
-    if (m.type() === 'error' && !/WebSocket connection to .* failed/.test(m.text())) {
-      page.problems.push(`console: ${m.text()}`);
+    const text = m.text();
+    if (m.type() === 'error' && !/WebSocket connection to .* failed/.test(text) &&
+        !page.expected.some((re) => re.test(text))) {
+      page.problems.push(`console: ${text}`);
     }
   });
   page.assertNoProblems = () => assert.deepEqual(page.problems, [], 'the page logged errors');

@@ -68,8 +68,12 @@ $('form').addEventListener('submit', async (ev) => {
 async function watchers() {
   try {
     const r = await fetch(`/api/channels/${encodeURIComponent(channel)}`, { cache: 'no-store' });
-    const n = r.ok ? (await r.json()).subscribers : 0;
-    $('watchers').textContent = `${n} overlay${n === 1 ? '' : 's'} subscribed to ${channel}`;
+    if (r.ok || r.status === 404) {
+      const n = r.ok ? (await r.json()).subscribers : 0;
+      $('watchers').textContent = `${n} overlay${n === 1 ? '' : 's'} subscribed to ${channel}`;
+    } else {
+      $('watchers').textContent = ''; // e.g. the HTTP API wants a key: the count is only a nicety
+    }
   } catch {
     $('watchers').textContent = '';
   }

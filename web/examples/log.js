@@ -12,10 +12,12 @@ const client = new WshubClient({ persist: params.get('persist') !== '0', token: 
 const messages = []; // {channel, offset, data}, in arrival order (kept for the page's lifetime, capped)
 const gaps = [];
 const resumed = []; // every resubscribe answered after a reconnect or reload: {channel, since, recovered, ...}
-window.log = { client, messages, gaps, resumed };
+const states = []; // every state change: {state, code}
+window.log = { client, messages, gaps, resumed, states };
 
 $('channels').textContent = channels.join(', ');
 client.on('state', (e) => {
+  states.push({ state: e.state, code: e.code });
   $('state').textContent = e.state;
   $('state').dataset.status = e.state;
   document.body.dataset.state = e.state;

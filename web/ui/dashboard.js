@@ -7,6 +7,7 @@ const intervalMs = Math.max(250, Number(params.get('interval')) || 2000);
 const $ = (id) => document.getElementById(id);
 
 let prev = null; // { t, published, delivered, offsets: Map }
+let pollTimer = null;
 
 /** Sums every sample of a metric in Prometheus text (all label sets). */
 export function metricSum(text, name) {
@@ -38,10 +39,34 @@ function rate(now, before, dt) {
   return r >= 100 ? String(Math.round(r)) : r.toFixed(1);
 }
 
-async function getJson(path) {
-  const r = await fetch(path, { cache: 'no-store' });
-  return r.json();
+// A hub started with --api-key wants `Authorization: Bearer KEY` on /api/
+// (and, with --protect-metrics, on /health and /metrics). The key is asked
+// for once and kept in this tab's sessionStorage, never in the URL.
+const KEY_ITEM = 'wshub:api-key';
+let apiKey = sessionStorage.getItem(KEY_ITEM) || '';
+
+class NeedsKey extends Error {}
+
+async function get(path) {
+  const headers = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+  const r = await fetch(path, { cache: 'no-store', headers });
+  if (r.status === 401 || r.status === 403) throw new NeedsKey(r.status === 403 ? 'that key was refused' : '');
+  if (!r.ok) throw new Error(`${path} answered ${r.status}`);
+  return r;
 }
+
+async function getJson(path) {
+  return (await get(path)).json();
+}
+
+$('key-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  apiKey = $('key').value.trim();
+  sessionStorage.setItem(KEY_ITEM, apiKey);
+  $('key-form').hidden = true;
+  clearTimeout(pollTimer);
+  poll();
+});
 
 function cell(tr, text) {
   const td = document.createElement('td');
@@ -76,7 +101,7 @@ async function poll() {
     const [health, list, metrics] = await Promise.all([
       getJson('/health'),
       getJson('/api/channels'),
-      fetch('/metrics', { cache: 'no-store' }).then((r) => r.text()),
+      get('/metrics').then((r) => r.text()),
     ]);
     const dt = prev ? (t - prev.t) / 1000 : 0;
     const status = $('status');
@@ -93,15 +118,24 @@ async function poll() {
     const offsets = renderChannels(list.channels || [], dt);
     prev = { t, published, delivered, offsets };
     $('error').textContent = '';
+    $('key-form').hidden = true;
+    delete document.body.dataset.needsKey;
     document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
   } catch (e) {
+    if (e instanceof NeedsKey) {
+      $('key-form').hidden = false;
+      $('key-error').textContent = e.message;
+      document.body.dataset.needsKey = 'true';
+      prev = null;
+      return; // polling resumes when a key is given
+    }
     const status = $('status');
     status.textContent = 'unreachable';
     status.dataset.status = 'down';
     $('error').textContent = `Last poll failed: ${e.message}`;
     prev = null;
   }
-  setTimeout(poll, intervalMs);
+  pollTimer = setTimeout(poll, intervalMs);
 }
 
 $('interval').textContent = String(intervalMs / 1000);
