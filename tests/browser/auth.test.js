@@ -7,6 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const http = require('node:http');
 const { browserMissing, closeBrowser, newPage, origin, startHub } = require('./support');
 
 const skip = browserMissing() || false;
@@ -69,5 +70,26 @@ test('the dashboard asks for the API key of a protected hub and then shows its c
   await page.reload();
   await page.waitForSelector('tr[data-channel="keyed"]');
   assert.equal(await page.isHidden('#key-form'), true);
+  page.assertNoProblems();
+});
+
+test('an Origin allow-list that names other sites still lets the hub\'s own pages connect', { skip }, async (t) => {
+  const hub = await startHub(t, ['--allowed-origin', 'https://studio.example']);
+  const page = await newPage(t);
+  await page.goto(`${origin(hub)}/examples/log.html?channels=o`);
+  await page.waitForSelector('body[data-state="connected"]');
+  // And a page of another origin would be refused: the list is in force.
+  const status = await new Promise((resolve, reject) => {
+    const req = http.get({
+      host: '127.0.0.1', port: hub.port, path: '/ws',
+      headers: {
+        origin: 'https://evil.example', connection: 'Upgrade', upgrade: 'websocket',
+        'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      },
+    }, (res) => { res.resume(); resolve(res.statusCode); });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(res.statusCode); });
+    req.on('error', reject);
+  });
+  assert.equal(status, 403);
   page.assertNoProblems();
 });
