@@ -9,8 +9,9 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "http/access.h"
 
-typedef enum { OPT_STRING, OPT_SIZE, OPT_DURATION, OPT_BOOL, OPT_LEVEL, OPT_LISTEN, OPT_COUNT, OPT_HISTORY_RULE,
+typedef enum { OPT_STRING, OPT_SIZE, OPT_DURATION, OPT_BOOL, OPT_LEVEL, OPT_LISTEN, OPT_COUNT, OPT_HISTORY_RULE, OPT_STRLIST,
                OPT_AUTH /* repeatable auth values, parsed by auth/authcfg.c */ } opt_type_t;
 
 typedef struct option {
@@ -49,6 +50,18 @@ static const option_t options[] = {
     {"workers", OPT_COUNT, OFF(workers), "N", "event-loop threads; 0 = one per CPU this process may use (default 0)", 0, 64},
     {"drain-timeout", OPT_DURATION, OFF(drain_timeout_ms), "DURATION", "shutdown wait for clients' close frames (default 5s)", 0, 0},
     {"close-timeout", OPT_DURATION, OFF(close_timeout_ms), "DURATION", "wait for a peer's close frame after ours (default 5s)", 0, 0},
+    {"api-key", OPT_STRLIST, OFF(api_keys), "KEY", "HTTP API key (Authorization: Bearer KEY), repeatable; none = API open", 0, 0},
+    {"protect-metrics", OPT_BOOL, OFF(protect_metrics), NULL, "/metrics and /health also need an API key", 0, 0},
+    {"allowed-origin", OPT_STRLIST, OFF(allowed_origins), "ORIGIN", "browser origin allowed to open /ws (scheme://host[:port] or scheme://*.domain), repeatable; none = any", 0, 0},
+    {"max-conns", OPT_COUNT, OFF(max_conns), "N", "TCP connections, then 503; at most RLIMIT_NOFILE-128 (default 100000)", 1, 10000000},
+    {"max-conns-per-ip", OPT_COUNT, OFF(max_conns_per_ip), "N", "TCP connections per client address, then 429; 0 = off (default 0)", 0, 1000000},
+    {"handshake-rate", OPT_COUNT, OFF(handshake_rate), "N", "WebSocket handshakes per second per address, then 429; 0 = off (default 0)", 0, 1000000},
+    {"handshake-burst", OPT_COUNT, OFF(handshake_burst), "N", "handshakes an address may make at once (default 2 x rate)", 0, 1000000},
+    {"max-channels", OPT_COUNT, OFF(max_channels), "N", "channels in the process, then limit_exceeded / 503 (default 1000000)", 1, 100000000},
+    {"msg-rate", OPT_COUNT, OFF(msg_rate), "N", "messages per second per connection, then rate_limited and close 4029; 0 = off (default 0)", 0, 1000000},
+    {"msg-burst", OPT_COUNT, OFF(msg_burst), "N", "messages a connection may send at once (default 2 x rate)", 0, 1000000},
+    {"control-rate", OPT_COUNT, OFF(control_rate), "N", "pings per second per connection, then close 1008; 0 = off (default 10)", 0, 1000000},
+    {"control-burst", OPT_COUNT, OFF(control_burst), "N", "pings a connection may send at once (default 20)", 0, 1000000},
     {"token-secret", OPT_AUTH, OFF(auth.keys), "[kid=KID:]SECRET", "HS256 token secret, 32+ bytes, repeatable for rotation", 0, 0},
     {"token-key", OPT_AUTH, OFF(auth.keys), "FILE", "PEM public key for RS256/ES256 tokens, repeatable for rotation", 0, 0},
     {"token-audience", OPT_STRING, OFF(auth.audience), "AUD", "tokens must carry this aud (default: not checked)", 0, 0},
@@ -86,6 +99,10 @@ static void set_defaults(wsh_config_t *cfg)
     cfg->request_timeout_ms = 10000;
     cfg->drain_timeout_ms = 5000;
     cfg->close_timeout_ms = 5000;
+    cfg->max_conns = 100000;
+    cfg->max_channels = 1000000;
+    cfg->control_rate = 10;
+    cfg->control_burst = 20;
     wsh_authcfg_init(&cfg->auth);
 }
 
@@ -283,6 +300,25 @@ static int apply(loader_t *ld, layer_t layer, const option_t *o, const char *val
     }
     case OPT_AUTH:
         return wsh_authcfg_apply(&cfg->auth, o->name, value, where, wsh_config_parse_duration_ms);
+    case OPT_STRLIST: {
+        wsh_config_strlist_t *l = field;
+        if (*value == '\0') {
+            bad_value(where, "empty value", value);
+            return -1;
+        }
+        if (l->cnt == 64) {
+            bad_value(where, "too many values, at most 64", "...");
+            return -1;
+        }
+        wsh_origin_t origin;
+        if (o->offset == OFF(allowed_origins) && wsh_access_parse_origin(value, strlen(value), true, &origin) < 0) {
+            bad_value(where, "invalid origin (want scheme://host[:port] or scheme://*.domain)", value);
+            return -1;
+        }
+        l->items = wsh_xrealloc(l->items, (l->cnt + 1) * sizeof *l->items);
+        l->items[l->cnt++] = wsh_xstrdup(value);
+        return 0;
+    }
     case OPT_LISTEN: {
         wsh_hostport_t hp;
         if (wsh_sock_parse_hostport(value, &hp) < 0) {
@@ -481,7 +517,7 @@ int wsh_config_load(wsh_config_t *cfg, int argc, char **argv, char **envp)
         const char *v = env_get(envp, name);
         if (!v || options[i].offset == OFF(config_file))
             continue;
-        if (options[i].type == OPT_LISTEN) {
+        if (options[i].type == OPT_LISTEN || options[i].type == OPT_STRLIST) {
             /* A list in one variable: "127.0.0.1:8080,[::1]:8080". */
             char *copy = wsh_xstrdup(v), *save = NULL;
             int rc = 0;
@@ -536,6 +572,14 @@ void wsh_config_dispose(wsh_config_t *cfg)
     free(cfg->tls_cert);
     free(cfg->tls_key);
     cfg->tls_cert = cfg->tls_key = NULL;
+    wsh_config_strlist_t *lists[] = {&cfg->api_keys, &cfg->allowed_origins};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        for (size_t k = 0; k < lists[i]->cnt; k++)
+            free(lists[i]->items[k]);
+        free(lists[i]->items);
+        lists[i]->items = NULL;
+        lists[i]->cnt = 0;
+    }
     cfg->data_dir = cfg->config_file = NULL;
     wsh_authcfg_dispose(&cfg->auth);
 }

@@ -22,6 +22,13 @@ typedef struct wsh_config_history_rule {
 } wsh_config_history_rule_t;
 #define WSH_CONFIG_MAX_HISTORY_RULES 32
 
+/* A repeatable string option (api-key, allowed-origin); values from every
+ * layer are kept, in order. */
+typedef struct wsh_config_strlist {
+    char **items;
+    size_t cnt;
+} wsh_config_strlist_t;
+
 /* Filled by wsh_config_load; strings are owned and released by wsh_config_dispose. */
 typedef struct wsh_config {
     wsh_hostport_t listen[WSH_CONFIG_MAX_LISTEN];
@@ -52,6 +59,19 @@ typedef struct wsh_config {
     uint64_t idem_window_ms;   /* how long an idempotency key is remembered */
     wsh_config_history_rule_t history_rules[WSH_CONFIG_MAX_HISTORY_RULES];
     size_t history_rule_cnt;
+    /* Edge limits and access (docs/security.md "Limits"). */
+    wsh_config_strlist_t api_keys;        /* HTTP API needs one of these as a Bearer credential */
+    wsh_config_strlist_t allowed_origins; /* browser origins allowed to open /ws; empty = any */
+    bool protect_metrics;                 /* /metrics and /health need an API key too */
+    uint64_t max_conns;                   /* TCP connections per process (also capped by RLIMIT_NOFILE) */
+    uint64_t max_conns_per_ip;            /* 0 = off */
+    uint64_t handshake_rate;              /* WebSocket handshakes per second per IP; 0 = off */
+    uint64_t handshake_burst;
+    uint64_t max_channels;                /* channels per process */
+    uint64_t msg_rate;                    /* messages per second per connection; 0 = off */
+    uint64_t msg_burst;
+    uint64_t control_rate;                /* inbound pings per second per connection; 0 = off */
+    uint64_t control_burst;
     wsh_auth_config_t auth;    /* token keys, auth timeouts, namespaces (docs/security.md) */
 } wsh_config_t;
 

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "http/access.h"
 #include "http/api.h"
 #include "http/response.h"
 #include "http/static.h"
@@ -17,12 +18,25 @@
 #include "hub/authz.h"
 #include "hub/client.h"
 #include "hub/proto.h"
+#include "net/iplimit.h"
 #include "obs/metrics.h"
 #include "ws/echo.h"
+
+/* --protect-metrics: /health and /metrics want an API key too. Returns
+ * false after answering 401/403. */
+static bool status_allowed(wsh_http_x_t *x, const wsh_worker_t *w)
+{
+    const wsh_access_t *a = w->srv->hub_opts.access;
+    if (!a || !a->protect_metrics)
+        return true;
+    return wsh_api_check_key(x, a);
+}
 
 static void route_health(wsh_http_x_t *x)
 {
     wsh_worker_t *w = x->data;
+    if (!status_allowed(x, w))
+        return;
     wsh_server_t *srv = w->srv;
     bool draining = atomic_load(&srv->is_draining);
     char body[256];
@@ -39,6 +53,8 @@ static void route_health(wsh_http_x_t *x)
 
 static void route_metrics(wsh_http_x_t *x)
 {
+    if (!status_allowed(x, x->data))
+        return;
     wsh_buf_t b;
     wsh_buf_init(&b);
     if (wsh_metrics_render(&b) < 0) {
@@ -104,9 +120,37 @@ refuse:
     return false;
 }
 
+/* Admission before any other work on a handshake (token checks cost a
+ * signature verification): the per-address handshake rate (429 with
+ * Retry-After) and the Origin allow-list (403, catalogue B46). The
+ * connection is closed after either refusal (catalogue B9). Returns false
+ * after answering. */
+static bool admit_handshake(wsh_http_x_t *x, wsh_worker_t *w)
+{
+    uint32_t wait_s = wsh_iplimit_handshake(w->iplimit, &x->conn->peer.sa, wsh_loop_now(w->loop));
+    if (wait_s) {
+        char hdr[48];
+        snprintf(hdr, sizeof hdr, "Retry-After: %u\r\n", wait_s);
+        wsh_log_info(x->conn->id, "handshake refused 429: handshake rate");
+        wsh_http_respond_error(x->conn, 429, "rate_limited", "too many handshakes from your address", hdr, false);
+        wsh_conn_close_after_flush(x->conn);
+        return false;
+    }
+    const char *why;
+    if (!wsh_access_origin_allowed(w->srv->hub_opts.access, x->req, &why)) {
+        wsh_log_info(x->conn->id, "handshake refused 403: %s", why);
+        wsh_http_respond_error(x->conn, 403, "forbidden", why, NULL, false);
+        wsh_conn_close_after_flush(x->conn);
+        return false;
+    }
+    return true;
+}
+
 static void route_ws(wsh_http_x_t *x)
 {
     wsh_worker_t *w = x->data;
+    if (!admit_handshake(x, w))
+        return;
     wsh_identity_t *who = NULL;
     if (!check_token(x, w, &who))
         return;
@@ -133,7 +177,7 @@ static void route_ws(wsh_http_x_t *x)
 static void route_echo(wsh_http_x_t *x)
 {
     wsh_worker_t *w = x->data;
-    if (!accept_upgrade(x))
+    if (!admit_handshake(x, w) || !accept_upgrade(x))
         return;
     wsh_log_debug(x->conn->id, "echo connection");
     wsh_ws_start(x->conn, &w->srv->ws_opts, &wsh_echo_app, NULL);

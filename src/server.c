@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "http/access.h"
 #include "hub/bus.h"
 #include "hub/receipts.h"
 #include "net/tls.h"
@@ -111,6 +112,11 @@ int wsh_server_run(const wsh_config_t *cfg)
     srv.hub_opts.heartbeat_s = (uint32_t)((cfg->heartbeat_ms + 999) / 1000);
     srv.hub_opts.max_subscriptions = (uint32_t)cfg->max_subscriptions;
     srv.hub_opts.auth = &cfg->auth;
+    srv.hub_opts.msg_rate = (uint32_t)cfg->msg_rate;
+    srv.hub_opts.msg_burst = (uint32_t)(cfg->msg_burst ? cfg->msg_burst : 2 * cfg->msg_rate);
+    srv.hub_opts.max_channels = cfg->max_channels;
+    srv.ws_opts.ctrl_rate = (uint32_t)cfg->control_rate;
+    srv.ws_opts.ctrl_burst = (uint32_t)(cfg->control_burst ? cfg->control_burst : 2 * cfg->control_rate);
     srv.worker_cnt = worker_count(cfg);
     /* The journal's thread shares the history with the workers, and hands
      * committed messages to them through the bus, even with one worker. */
@@ -149,6 +155,13 @@ int wsh_server_run(const wsh_config_t *cfg)
     }
     srv.bus = shared ? wsh_bus_new(srv.worker_cnt, srv.history) : NULL;
     srv.receipts = wsh_receipts_new();
+    /* API keys and origins (the config has validated every origin). It
+     * lives on this frame, which outlasts every worker. */
+    wsh_access_t access;
+    char access_err[320];
+    wsh_access_init(&access, cfg->api_keys.items, cfg->api_keys.cnt, cfg->allowed_origins.items,
+                    cfg->allowed_origins.cnt, cfg->protect_metrics, access_err, sizeof access_err);
+    srv.hub_opts.access = &access;
     srv.workers = wsh_xcalloc(srv.worker_cnt, sizeof *srv.workers);
     wsh_metrics_register();
     for (size_t i = 0; i < srv.worker_cnt; i++) {
@@ -204,6 +217,7 @@ int wsh_server_run(const wsh_config_t *cfg)
     wsh_receipts_free(srv.receipts);
     wsh_history_free(srv.history);
     wsh_tls_ctx_free(srv.tls);
+    wsh_access_dispose(&access);
     wsh_log_info(0, "stopped");
     return exit_code;
 }

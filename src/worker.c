@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -14,6 +15,8 @@
 #include "hub/bus.h"
 #include "hub/pending.h"
 #include "hub/receipts.h"
+#include "http/response.h"
+#include "net/iplimit.h"
 #include "net/sock.h"
 #include "net/tls.h"
 #include "obs/metrics.h"
@@ -22,6 +25,67 @@
 /* Accepts per readiness: bounded so a connection storm cannot starve the
  * connections already open. */
 #define ACCEPT_BATCH 64
+
+/* Longest accept pause after running out of descriptors. */
+#define ACCEPT_PAUSE_MAX_MS 1000
+/* How often idle per-address entries are forgotten. */
+#define IPLIMIT_SWEEP_MS 5000
+
+static void set_accepting(wsh_worker_t *w, bool on)
+{
+    for (size_t i = 0; i < w->listener_cnt; i++) {
+        if (on)
+            wsh_io_start(w->loop, &w->listeners[i].io, WSH_IO_READ);
+        else
+            wsh_io_stop(w->loop, &w->listeners[i].io);
+    }
+}
+
+static void on_accept_timer(wsh_timer_t *t)
+{
+    wsh_worker_t *w = t->data;
+    wsh_iplimit_sweep(w->iplimit, wsh_loop_now(w->loop));
+    if (w->is_accept_paused && !w->is_draining) {
+        /* Try again; the next pause is longer only if accept fails again
+         * before one succeeds. */
+        w->is_accept_paused = false;
+        set_accepting(w, true);
+    }
+    if (w->iplimit)
+        wsh_loop_timer_start(w->loop, &w->accept_timer, IPLIMIT_SWEEP_MS);
+}
+
+/* Out of descriptors (or kernel memory): the listening socket stays
+ * readable, so a level-triggered loop would call accept again at once,
+ * forever (the libuv EMFILE spin). Stop watching it for a while instead;
+ * connections already open keep working. */
+static void pause_accepting(wsh_worker_t *w, int err)
+{
+    uint32_t ms = w->accept_pause_ms ? w->accept_pause_ms * 2 : 50;
+    if (ms > ACCEPT_PAUSE_MAX_MS)
+        ms = ACCEPT_PAUSE_MAX_MS;
+    w->accept_pause_ms = ms;
+    w->is_accept_paused = true;
+    wsh_log_warn(0, "accept failed: %s; pausing accepts for %ums (%zu connections open)", strerror(err), ms,
+                 w->net->conn_cnt);
+    set_accepting(w, false);
+    wsh_loop_timer_start(w->loop, &w->accept_timer, ms);
+}
+
+static void on_conn_close(wsh_conn_t *c)
+{
+    wsh_worker_t *w = c->net->data;
+    wsh_iplimit_close(w->iplimit, &c->peer.sa, wsh_loop_now(w->loop));
+}
+
+/* Refuses c, just accepted, with status before reading its request: the
+ * answer tells a well-behaved client why, and the socket is closed. */
+static void refuse_conn(wsh_conn_t *c, int status, const char *code, const char *msg)
+{
+    wsh_log_info(c->id, "connection refused %d: %s", status, msg);
+    wsh_http_respond_error(c, status, code, msg, "Retry-After: 1\r\n", false);
+    wsh_conn_close_after_flush(c);
+}
 
 static void on_accept(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
 {
@@ -34,13 +98,28 @@ static void on_accept(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
         int fd = wsh_sock_accept(io->fd, &peer);
         if (fd == -EAGAIN)
             return;
-        if (fd < 0) {
-            /* EMFILE/ENFILE: out of descriptors. Log and let the next
-             * readiness retry rather than spin on the same error. */
-            wsh_log_warn(0, "accept failed: %s", strerror(-fd));
+        if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+            pause_accepting(w, -fd);
             return;
         }
+        if (fd < 0) {
+            /* ECONNABORTED and friends concern one peer, not us. */
+            wsh_log_debug(0, "accept failed: %s", strerror(-fd));
+            continue;
+        }
+        if (w->accept_pause_ms) {
+            w->accept_pause_ms = 0;
+            wsh_log_info(0, "accepting again (%zu connections open)", w->net->conn_cnt);
+        }
+        bool is_full = w->net->conn_cnt >= w->max_conns;
+        bool ip_ok = wsh_iplimit_open(w->iplimit, (const struct sockaddr *)&peer);
         wsh_conn_t *c = wsh_httpconn_accept(w->net, fd, &peer, &w->http_opts);
+        if (is_full && !c->is_closed)
+            refuse_conn(c, 503, "overloaded", "the server has too many connections");
+        else if (!ip_ok && !c->is_closed)
+            refuse_conn(c, 429, "rate_limited", "too many connections from your address");
+        /* A refused connection gets its answer in plaintext (a TLS client
+         * sees a failed handshake): no handshake is spent on it. */
         if (l->is_tls && wsh_conn_is_open(c))
             wsh_tls_attach(c, w->srv->tls);
         if (wsh_log_get_level() <= WSH_LOG_DEBUG) {
@@ -107,6 +186,26 @@ static void on_receipt_tick(wsh_timer_t *t)
     wsh_loop_timer_start(w->loop, &w->receipt_timer, RECEIPT_TICK_MS);
 }
 
+/* Descriptors kept back from connections for the journal, logs, the
+ * loop's own fds and the accept that finds us full (catalogue B37). */
+#define FD_RESERVE 128
+
+/* This worker's share of the connection cap: max-conns, but never more
+ * than the descriptor limit leaves after the reserve. */
+static size_t conn_share(const wsh_config_t *cfg, size_t workers)
+{
+    uint64_t cap = cfg->max_conns;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        uint64_t fds = rl.rlim_cur;
+        uint64_t reserve = fds / 4 < FD_RESERVE ? fds / 4 : FD_RESERVE;
+        if (fds - reserve < cap)
+            cap = fds - reserve;
+    }
+    uint64_t share = (cap + workers - 1) / workers;
+    return share ? (size_t)share : 1;
+}
+
 void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
 {
     const wsh_config_t *cfg = srv->cfg;
@@ -120,6 +219,14 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
         .linger_ms = 2000,
     };
     w->net = wsh_net_new(w->loop, &lim, w);
+    w->max_conns = conn_share(cfg, srv->worker_cnt);
+    wsh_iplimit_opts_t ipo = {(uint32_t)cfg->max_conns_per_ip, (uint32_t)cfg->handshake_rate,
+                              (uint32_t)cfg->handshake_burst};
+    w->iplimit = wsh_iplimit_new(&ipo);
+    w->net->on_conn_close = on_conn_close;
+    wsh_timer_init(&w->accept_timer, on_accept_timer, w);
+    if (w->iplimit)
+        wsh_loop_timer_start(w->loop, &w->accept_timer, IPLIMIT_SWEEP_MS);
     w->hub = wsh_hub_new(w->loop, &srv->hub_opts, srv->history);
     w->hub->net = w->net;
     w->hub->receipts = srv->receipts;
@@ -231,8 +338,10 @@ void wsh_worker_dispose(wsh_worker_t *w)
     wsh_loop_timer_stop(w->loop, &w->drain_timer);
     wsh_loop_timer_stop(w->loop, &w->sweep_timer);
     wsh_loop_timer_stop(w->loop, &w->receipt_timer);
+    wsh_loop_timer_stop(w->loop, &w->accept_timer);
     wsh_loop_run_once(w->loop, 0);
     wsh_hub_free(w->hub);
     wsh_net_free(w->net);
+    wsh_iplimit_free(w->iplimit);
     wsh_loop_free(w->loop);
 }

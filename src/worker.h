@@ -45,6 +45,15 @@ typedef struct wsh_worker {
     wsh_timer_t drain_timer;
     wsh_timer_t sweep_timer;      /* worker 0: drops expired history */
     wsh_timer_t receipt_timer;    /* worker 0: closes receipts past their deadline */
+    /* Admission (docs/security.md "Limits"): this worker's share of the
+     * global connection cap, per-address limits, and the accept pause
+     * after EMFILE (doubling up to 1 s, so running out of descriptors
+     * never spins the loop). */
+    size_t max_conns;
+    struct wsh_iplimit *iplimit;  /* NULL when no per-address limit is set */
+    wsh_timer_t accept_timer;     /* resumes accepting after a pause; sweeps iplimit */
+    uint32_t accept_pause_ms;     /* last pause; 0 once an accept succeeds */
+    bool is_accept_paused;
 } wsh_worker_t;
 
 /* The process-wide pieces every worker reads (or locks). */

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/redact.h"
+
 static _Atomic int current_level = WSH_LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
@@ -47,6 +49,9 @@ void wsh_log_write(wsh_log_level_t level, uint64_t conn_id, const char *fmt, ...
     /* Truncated lines still end in a newline so the next line starts clean. */
     if (n >= (int)sizeof line - 1)
         n = (int)sizeof line - 2;
+    /* Whatever a caller formatted (a URL, a header), credentials never reach
+     * the log: one choke point instead of care at every call site. */
+    n = (int)wsh_redact(line, (size_t)n, sizeof line - 1);
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, (size_t)n);
     (void)w;

@@ -29,6 +29,29 @@ static void reply_error(wsh_http_x_t *x, int status, const char *code, const cha
     wsh_http_respond_error(x->conn, status, code, message, NULL, x->keep_alive);
 }
 
+bool wsh_api_check_key(wsh_http_x_t *x, const wsh_access_t *a)
+{
+    int status = wsh_access_check_key(a, x->req);
+    if (status == 0)
+        return true;
+    /* RFC 6750 §3: a request without credentials gets the challenge and no
+     * error code; one with a wrong key is refused outright (403), so a
+     * client can tell "send a key" from "this key is not valid". */
+    if (status == 401)
+        wsh_http_respond_error(x->conn, 401, "unauthorized", "this endpoint needs Authorization: Bearer <api key>",
+                               "WWW-Authenticate: Bearer realm=\"wshub\"\r\n", x->keep_alive);
+    else
+        wsh_http_respond_error(x->conn, 403, "forbidden", "the API key is not valid", NULL, x->keep_alive);
+    return false;
+}
+
+/* The gate for every route of this file. */
+static bool authorized(wsh_http_x_t *x)
+{
+    const wsh_hub_t *hub = x->data;
+    return wsh_api_check_key(x, hub->opts->access);
+}
+
 static void reply_json(wsh_http_x_t *x, int status, wsh_buf_t *b, int rc)
 {
     if (rc)
@@ -146,7 +169,9 @@ static wsh_pending_t *start_publish(wsh_http_x_t *x)
 static void finish_publish(wsh_http_x_t *x, wsh_pending_t *pend, wsh_buf_t *b, int rc, int err)
 {
     if (!pend) {
-        if (err)
+        if (err == WSH_EOVERLOAD)
+            reply_error(x, 503, "limit_exceeded", "the hub holds max-channels channels; this one is new");
+        else if (err)
             reply_error(x, 413, "too_large", "message too large to deliver");
         else
             reply_json(x, 200, b, rc);
@@ -263,6 +288,8 @@ static void channel_history(wsh_http_x_t *x, const char *name, size_t len)
 
 static void route_channel(wsh_http_x_t *x)
 {
+    if (!authorized(x))
+        return;
     wsh_bus_catch_up(x->data);
     char name[WSH_CHANNEL_NAME_MAX + 1];
     const char *action;
@@ -304,6 +331,8 @@ static void route_channel(wsh_http_x_t *x)
 
 static void route_channels(wsh_http_x_t *x)
 {
+    if (!authorized(x))
+        return;
     wsh_hub_t *hub = x->data;
     wsh_buf_t b;
     wsh_buf_init(&b);
@@ -328,6 +357,8 @@ static void route_channels(wsh_http_x_t *x)
 /* POST /api/publish: {"channel": C, "data": D} or {"channels": [C...], "data": D}. */
 static void route_publish(wsh_http_x_t *x)
 {
+    if (!authorized(x))
+        return;
     wsh_bus_catch_up(x->data);
     wsh_hub_t *hub = x->data;
     wsh_json_tok_t toks[ENVELOPE_TOKENS];

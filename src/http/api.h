@@ -4,11 +4,18 @@
 #ifndef WSH_HTTP_API_H
 #define WSH_HTTP_API_H
 
+#include "http/access.h"
 #include "http/router.h"
 #include "hub/hub.h"
 
 /* Registers /api/publish, /api/channels and /api/channels/ on r, answering
  * from hub. 0 or -ENOSPC. */
 int wsh_api_register(wsh_router_t *r, wsh_hub_t *hub);
+
+/* The API-key gate (docs/security.md): true when a is NULL, has no keys, or
+ * x carries one of them as `Authorization: Bearer KEY`. Otherwise answers
+ * 401 (no well-formed credential, with WWW-Authenticate) or 403 (a key that
+ * matches none) and returns false. The key itself is never logged. */
+bool wsh_api_check_key(wsh_http_x_t *x, const wsh_access_t *a);
 
 #endif

@@ -18,6 +18,7 @@ typedef struct httpconn {
     bool is_waiting;        /* a route answers later (wsh_httpconn_wait) */
     bool wait_keep_alive;   /* keep-alive of the waiting request */
     bool wait_is_head;
+    bool has_routed;        /* a request was answered: later ones time from their first byte */
 } httpconn_t;
 
 static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len);
@@ -76,8 +77,19 @@ static void reject(wsh_conn_t *c, int err)
     wsh_conn_close_after_flush(c);
 }
 
+/* Request targets longer than this get 414 (catalogue B11): no route needs
+ * more, and a long query is how tokens and junk arrive. */
+#define MAX_TARGET 4096
+
 static void route(wsh_conn_t *c, httpconn_t *h, wsh_http_req_t *req)
 {
+    if (req->url.len > MAX_TARGET) {
+        wsh_log_info(c->id, "http 414 request target of %zu bytes", req->url.len);
+        wsh_http_respond_error(c, 414, "uri_too_long", "the request target is over 4 KiB", NULL, false);
+        wsh_conn_close_after_flush(c);
+        return;
+    }
+    h->has_routed = true;
     wsh_http_x_t x = {
         .conn = c,
         .req = req,
@@ -155,9 +167,11 @@ static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len)
             wsh_conn_send_force(c, m);
             wsh_msg_unref(m);
         }
-        /* The request deadline counts from its first byte, not from when the
-         * connection went idle. */
-        if (!was_mid && wsh_http_parser_is_mid_request(&h->parser))
+        /* A later request's deadline counts from its first byte, not from
+         * when the connection went idle; the first one's from the accept, so
+         * accept-to-headers is bounded too (catalogue B3: a peer that waits
+         * before its first byte gains nothing). */
+        if (!was_mid && h->has_routed && wsh_http_parser_is_mid_request(&h->parser))
             wsh_conn_timer_start(c, h->opts->request_timeout_ms, on_timeout);
         return (size_t)n;
     }

@@ -57,6 +57,11 @@ int wsh_channel_subscribe_locked(wsh_hub_t *hub, wsh_client_t *cl, const char *n
         return 1;
     if (cl->sub_cnt >= hub->opts->max_subscriptions)
         return WSH_EPOLICY;
+    /* Subscribing to a name nobody uses creates a record too (until the
+     * last subscriber leaves), so the channel cap applies here as well. */
+    if (!ch && hub->opts->max_channels && hub->history->chans.cnt >= hub->opts->max_channels &&
+        !wsh_history_find(hub->history, name, len))
+        return WSH_EOVERLOAD;
     if (!ch) {
         ch = wsh_xcalloc(1, sizeof *ch + len + 1);
         memcpy(ch->name, name, len);

@@ -48,7 +48,8 @@ wsh_channel_t *wsh_channel_find(const wsh_hub_t *hub, const char *name, size_t l
 
 /* Subscribes cl to name (valid name required). Returns 0 for a new
  * subscription, 1 when cl already was subscribed (idempotent), or
- * WSH_EPOLICY when cl already holds max_subscriptions. */
+ * WSH_EPOLICY when cl already holds max_subscriptions, WSH_EOVERLOAD when the
+ * name is new and the process already holds opts->max_channels channels. */
 int wsh_channel_subscribe(wsh_hub_t *hub, struct wsh_client *cl, const char *name, size_t len);
 
 /* The same with the history lock already held by the caller (recovery

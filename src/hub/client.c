@@ -114,7 +114,12 @@ void wsh_client_subscribe_list(wsh_client_t *cl, const char *list, size_t len)
             continue;
         }
         wsh_resume_t none = {0};
-        if (wsh_replay_subscribe(cl, name, n, &none, NULL, 0) == WSH_EPOLICY) {
+        int rc = wsh_replay_subscribe(cl, name, n, &none, NULL, 0);
+        if (rc == WSH_EOVERLOAD) {
+            wsh_proto_send_error(cl, "limit_exceeded", "the hub holds max-channels channels", NULL, 0);
+            continue;
+        }
+        if (rc == WSH_EPOLICY) {
             wsh_proto_send_error(cl, "limit_exceeded", "too many subscriptions", NULL, 0);
             return;
         }
@@ -126,6 +131,39 @@ int wsh_client_send_json(wsh_client_t *cl, const char *json, size_t len)
     return wsh_ws_send_text(cl->ws, json, len);
 }
 
+/* A sustained breach: this many strikes with no 10 s pause between them. */
+#define RATE_STRIKES_MAX 3
+#define RATE_STRIKE_FORGET_S 10
+
+/* The message-rate gate (catalogue B41): false when the message is refused.
+ * A refused message is not parsed, so its answer is an `error`
+ * `rate_limited` without the request's id; the third second with refusals
+ * (without a 10 s pause) closes the connection with 4029. */
+static bool allow_message(wsh_client_t *cl)
+{
+    const wsh_hub_opts_t *o = cl->hub->opts;
+    uint64_t now = wsh_loop_now(cl->hub->loop);
+    if (wsh_bucket_take(&cl->msg_bucket, o->msg_rate, o->msg_burst, now))
+        return true;
+    uint8_t s = (uint8_t)(now / 1000);
+    uint8_t since = (uint8_t)(s - cl->rate_strike_s);
+    if (cl->rate_strikes == 0 || since != 0) {
+        if (since >= RATE_STRIKE_FORGET_S)
+            cl->rate_strikes = 0;
+        cl->rate_strikes++;
+        cl->rate_strike_s = s;
+        if (cl->rate_strikes >= RATE_STRIKES_MAX) {
+            wsh_ws_fail(cl->ws, WSH_ERATE, "message rate limit exceeded");
+            return false;
+        }
+    }
+    char msg[96];
+    snprintf(msg, sizeof msg, "more than %u messages per second (burst %u); this one was dropped", o->msg_rate,
+             o->msg_burst);
+    wsh_proto_send_error(cl, "rate_limited", msg, NULL, 0);
+    return false;
+}
+
 static int on_message(wsh_ws_t *ws, uint8_t opcode, uint8_t *data, size_t len)
 {
     wsh_client_t *cl = ws->app_data;
@@ -133,6 +171,8 @@ static int on_message(wsh_ws_t *ws, uint8_t opcode, uint8_t *data, size_t len)
      * is the code for data of a type the endpoint cannot accept. */
     if (opcode != WSH_OP_TEXT)
         return WSH_EUNSUPPORTED;
+    if (cl->hub->opts->msg_rate && !allow_message(cl))
+        return 0;
     return wsh_proto_handle(cl, (const char *)data, len);
 }
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/bucket.h"
 #include "core/list.h"
 #include "hub/hub.h"
 #include "ws/wsconn.h"
@@ -20,6 +21,12 @@ typedef struct wsh_client {
     wsh_list_t subs;          /* wsh_sub_t.client_link */
     struct wsh_authz *authz;   /* token identity and deadlines (hub/authz.h); NULL when unused */
     uint32_t sub_cnt;
+    /* Message rate (opts->msg_rate): 8 bytes inline, no allocation. A
+     * strike is a second in which messages were refused; strikes reset
+     * after 10 quiet seconds (strike_s is the monotonic second, mod 256). */
+    wsh_bucket_t msg_bucket;
+    uint8_t rate_strikes;
+    uint8_t rate_strike_s;
     char id[WSH_CLIENT_ID_MAX + 1];
 } wsh_client_t;
 

@@ -109,7 +109,15 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
     out->is_pending = false;
     out->is_duplicate = false;
     wsh_history_lock(h);
-    wsh_history_chan_t *hc = wsh_history_get(h, p->channel, p->channel_len);
+    wsh_history_chan_t *hc = wsh_history_find(h, p->channel, p->channel_len);
+    /* A published channel's record stays for good (its offsets never
+     * restart), so new names are what the channel cap bounds (B52). */
+    if (!hc && hub->opts->max_channels && h->chans.cnt >= hub->opts->max_channels) {
+        wsh_history_unlock(h);
+        return WSH_EOVERLOAD;
+    }
+    if (!hc)
+        hc = wsh_history_get(h, p->channel, p->channel_len);
     uint64_t prev = p->idem_key ? wsh_history_idem_find(h, hc, p->idem_key, p->idem_len, ts) : 0;
     if (prev) {
         /* Seen within the window: answer with the original offset and

@@ -52,7 +52,8 @@ size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg, uint64_t offset);
  * journal it is delivered at once (to every worker through the bus when
  * there are several). With a journal it is queued for the group commit
  * (out->is_pending): delivery, retention and the answer (p->pending) follow
- * the commit. 0, or WSH_ETOOBIG when the frame cannot be built. */
+ * the commit. 0, WSH_ETOOBIG when the frame cannot be built, or WSH_EOVERLOAD
+ * when the channel is new and opts->max_channels (non-zero) are held. */
 int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *out);
 
 #endif

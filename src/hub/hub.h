@@ -14,6 +14,9 @@ typedef struct wsh_hub_opts {
     uint32_t heartbeat_s;       /* announced in welcome */
     uint32_t max_subscriptions; /* per connection */
     const struct wsh_auth_config *auth; /* tokens and namespaces (auth/authcfg.h); NULL: all open */
+    const struct wsh_access *access; /* API keys and origins (http/access.h); NULL: all open */
+    uint32_t msg_rate, msg_burst;    /* messages per second per connection; rate 0 = no limit */
+    uint64_t max_channels;           /* channel records in the process (publish or subscribe) */
 } wsh_hub_opts_t;
 
 /* One per loop; created and freed by the server. */

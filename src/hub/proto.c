@@ -151,7 +151,10 @@ static int handle_subscribe(const cmd_t *c)
         r.epoch = c->s + c->toks[e].start + 1;
         r.epoch_len = c->toks[e].end - c->toks[e].start - 2;
     }
-    if (wsh_replay_subscribe(c->cl, name, (size_t)n, &r, c->id, c->id_len) == WSH_EPOLICY) {
+    int src = wsh_replay_subscribe(c->cl, name, (size_t)n, &r, c->id, c->id_len);
+    if (src == WSH_EOVERLOAD)
+        return reply_error(c, "limit_exceeded", "the hub holds max-channels channels; this one is new");
+    if (src == WSH_EPOLICY) {
         char msg[96];
         snprintf(msg, sizeof msg, "a connection may hold at most %u subscriptions",
                  c->cl->hub->opts->max_subscriptions);
@@ -252,9 +255,12 @@ static int handle_publish(const cmd_t *c)
     wsh_pending_t *pend = hub->journal ? wsh_pending_new(hub, c->cl->ws->conn->id, false, c->id, c->id_len) : NULL;
     p.pending = pend;
     wsh_published_t res;
-    if (wsh_fanout_publish(hub, &p, &res) < 0) {
+    int perr = wsh_fanout_publish(hub, &p, &res);
+    if (perr < 0) {
         if (pend)
-            wsh_pending_release(hub, (pend->err = WSH_ETOOBIG, pend));
+            wsh_pending_release(hub, (pend->err = perr, pend));
+        else if (perr == WSH_EOVERLOAD)
+            reply_error(c, "limit_exceeded", "the hub holds max-channels channels; this one is new");
         else
             reply_error(c, "too_large", "message too large to deliver");
         return 0;

@@ -510,6 +510,8 @@ void wsh_conn_close(wsh_conn_t *c)
     wsh_loop_defer_cancel(c->net->loop, &c->resume);
     c->net->conn_cnt--;
     WSH_METRIC_DEC(conns_open);
+    if (c->net->on_conn_close)
+        c->net->on_conn_close(c);
     drop_queue_from(c, 0);
     wsh_loop_defer(c->net->loop, &c->defer, free_conn, c);
 }

@@ -59,6 +59,9 @@ struct wsh_net {
     wsh_hmap_t by_id;          /* open connections by id, for replies that arrive later */
     size_t conn_cnt;
     void *data;
+    /* Called once per connection as wsh_conn_close runs (the fd is closed,
+     * the peer address still readable): the owner's per-address counts. */
+    void (*on_conn_close)(wsh_conn_t *c);
 };
 
 /* A connection. Created by wsh_conn_new, freed by the loop after wsh_conn_close

@@ -155,6 +155,13 @@ static int s_on_message(void *ud, uint8_t opcode, uint8_t *data, size_t len)
 static void s_on_control(void *ud, uint8_t opcode, const uint8_t *payload, size_t len)
 {
     wsh_ws_t *ws = ud;
+    /* Every ping costs a pong in the out-queue; a peer that pings faster
+     * than the limit is flooding (catalogue B32, CVE-2021-3690 shape). */
+    if (ws->opts->ctrl_rate && !wsh_bucket_take(&ws->ctrl_bucket, ws->opts->ctrl_rate, ws->opts->ctrl_burst,
+                                                wsh_loop_now(wsh_conn_loop(ws->conn)))) {
+        wsh_ws_fail(ws, WSH_EPOLICY, "ping flood");
+        return;
+    }
     wsh_msg_t *m = wsh_frame_build(opcode, payload, len);
     wsh_ws_send(ws, m);
     wsh_msg_unref(m);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/bucket.h"
 #include "core/msg.h"
 #include "net/conn.h"
 #include "ws/session.h"
@@ -29,6 +30,8 @@ typedef struct wsh_ws_opts {
     wsh_session_limits_t lim;
     uint64_t heartbeat_ms;     /* ping interval; silent for 2 intervals → close; 0 = off */
     uint64_t close_timeout_ms; /* wait for the peer's close frame after ours */
+    uint32_t ctrl_rate;        /* pings per second a peer may send (then close 1008); 0 = no limit */
+    uint32_t ctrl_burst;
 } wsh_ws_opts_t;
 
 /* Owned by the net connection (its proto state); freed with it. */
@@ -40,6 +43,7 @@ struct wsh_ws {
     void *app_data;
     uint64_t last_recv_ms;
     bool is_close_sent;
+    wsh_bucket_t ctrl_bucket;  /* pings received (opts->ctrl_rate); fits in the padding after the bool */
 };
 
 /* Takes over c (already answered with 101) as a WebSocket. Returns the new
