@@ -120,3 +120,13 @@ def test_b47_tokens_and_keys_never_reach_the_log(hubs):
     assert "handshake refused" in log  # the log was written at all
     for s in (secret_q, secret_h, KEY):
         assert s not in log, "%r leaked into the log:\n%s" % (s, log)
+
+
+def test_bad_allowed_origin_stops_the_hub_at_start():
+    import subprocess
+    from hubproc import hub_binary
+    for bad in ("ftp://x.example", "https://*.com", "https://x.example/path", "null"):
+        p = subprocess.run([hub_binary(), "serve", "--listen", "127.0.0.1:0", "--allowed-origin", bad],
+                           capture_output=True, timeout=30)
+        assert p.returncode == 2, (bad, p)
+        assert b"--allowed-origin: invalid origin" in p.stderr and bad.encode() in p.stderr, p.stderr
