@@ -89,7 +89,7 @@ export class WshubClient {
     this._subs = new Map();       // channel -> { handlers: Set, pos: {offset, epoch} | null, history }
     this._outbox = [];            // publishes not yet answered, in order: { frame, resolve, reject, sent }
     this._acks = [];              // acks made while offline, sent on reconnect
-    this._receiptCbs = new Map(); // publish id -> onReceipt
+    this._receiptCbs = new Map(); // publish id -> { cb, timer }: onReceipt until no receipt can come
     this._ids = 0;
     this._attempt = 0;
     this._ws = null;
@@ -219,7 +219,7 @@ export class WshubClient {
     if (opts.receipts) {
       frame.receipts = true;
       if (opts.receiptTimeout) frame.receipt_timeout = opts.receiptTimeout;
-      if (opts.onReceipt) this._receiptCbs.set(id, opts.onReceipt);
+      if (opts.onReceipt) this._receiptCbs.set(id, { cb: opts.onReceipt, timer: null });
     }
     let text;
     try {
@@ -229,7 +229,7 @@ export class WshubClient {
       return Promise.reject(e);
     }
     return new Promise((resolve, reject) => {
-      const entry = { id, text, resolve, reject, sent: false };
+      const entry = { id, text, resolve, reject, sent: false, receiptTimeout: opts.receiptTimeout || 30000 };
       this._outbox.push(entry);
       if (this.state === State.CONNECTED) {
         entry.sent = this._sendText(text);
@@ -392,6 +392,7 @@ export class WshubClient {
     this._beat = null;
     if (globalThis.removeEventListener) globalThis.removeEventListener('online', this._onOnline);
     const waiting = this._outbox.splice(0);
+    for (const r of this._receiptCbs.values()) clearTimeout(r.timer);
     this._receiptCbs.clear();
     this._acks = [];
     this._setState(State.CLOSED, { code, reason });
@@ -574,19 +575,20 @@ export class WshubClient {
     const e = this._takeOutbox(m.id);
     if (!e) return;
     e.resolve({ channel: m.channel, offset: m.offset, id: m.id, duplicate: !!m.duplicate });
-    if (this._receiptCbs.has(m.id)) {
-      // Forget the callback once no receipt can come any more.
-      const wait = (JSON.parse(e.text).receipt_timeout || 30000) + 5000;
-      setTimeout(() => this._receiptCbs.delete(m.id), wait);
+    const r = this._receiptCbs.get(m.id);
+    if (r) {
+      // Forget the callback once no receipt can come any more (the hub's
+      // receipt deadline, plus a margin for the last receipt in flight).
+      r.timer = setTimeout(() => this._receiptCbs.delete(m.id), e.receiptTimeout + 5000);
     }
   }
 
   _onReceipt(m) {
     const r = { id: m.id, channel: m.channel, offset: m.offset, client: m.client };
-    const cb = this._receiptCbs.get(m.id);
-    if (cb) {
+    const entry = this._receiptCbs.get(m.id);
+    if (entry) {
       try {
-        cb(r);
+        entry.cb(r);
       } catch (e) {
         this._emit('error', { code: 'callback', error: e });
       }
