@@ -9,6 +9,7 @@ PKGS=(
   libssl-dev zlib1g-dev libsqlite3-dev libhiredis-dev node-llhttp libjsmn-dev
   libcmocka-dev python3 python3-pytest python3-websockets
   ca-certificates
+  openssl
   chromium
 )
 # Node.js: the machine may already have one (any version >= 18 works); only

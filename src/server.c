@@ -99,7 +99,7 @@ int wsh_server_run(const wsh_config_t *cfg)
         char err[512];
         srv.tls = wsh_tls_ctx_new(cfg->tls_cert, cfg->tls_key, err, sizeof err);
         if (!srv.tls) {
-            fprintf(stderr, "wshub: --tls-cert: %s\n", err);
+            fprintf(stderr, "wshub: tls: %s\n", err);
             return 2;
         }
     }

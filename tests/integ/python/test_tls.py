@@ -278,6 +278,26 @@ def test_stalled_handshake_is_closed_by_request_timeout(hubs, certs, first_bytes
     assert https(hub.tls_port, cert, "GET", "/health")[0] == 200
 
 
+def test_partial_request_head_over_tls_gets_408(hubs, certs):
+    """The deadline from accept covers the handshake and the first request
+    head; once TLS is up the hub can say why it closes."""
+    cert, key = certs
+    hub = tls_hub(hubs, cert, key, "--request-timeout", "500ms")
+    with socket.create_connection(("127.0.0.1", hub.tls_port), timeout=scaled(10)) as raw:
+        with client_ctx(cert).wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # no blank line
+            data = b""
+            while True:
+                try:
+                    chunk = s.recv(4096)
+                except ssl.SSLZeroReturnError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 408"), data[:80]
+
+
 # --- reload on SIGHUP --------------------------------------------------------------
 
 @run_async(deadline=60)
