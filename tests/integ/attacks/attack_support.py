@@ -10,10 +10,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 from integ_clients import RawConn, RawWS, OP_TEXT, scaled  # noqa: E402,F401
 
 
-def assert_serves(hub, api_key=None, channel="attack.survivor"):
-    """A new WebSocket client subscribes, an HTTP publish reaches it, and the
-    hub answers /health: the hub survived and serves other clients."""
-    ws = RawWS.open(hub.port)
+def assert_serves(hub, api_key=None, channel="attack.survivor", token=None):
+    """A new WebSocket client (with token, when the hub wants one) subscribes
+    and an HTTP publish reaches it: the hub survived and serves others."""
+    ws = RawWS.open(hub.port, headers=[("Authorization", "Bearer " + token)] if token else ())
     try:
         doc = ws.recv_json()
         assert doc["type"] == "welcome", doc
