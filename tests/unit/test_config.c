@@ -654,6 +654,66 @@ static void test_config_out_of_range_value_is_named_on_its_error_line(void **sta
     load_fails_naming(ARGS("--max-message=3GiB"), NOARGS, "max-message", "3GiB");
 }
 
+/* ---- TLS listeners ---- */
+
+static void test_config_tls_listen_replaces_the_default_plain_listener(void **state)
+{
+    (void)state;
+    wsh_config_t cfg;
+    load_ok(&cfg, ARGS("--tls-listen", "127.0.0.1:8443", "--tls-cert=c.pem", "--tls-key=k.pem"), NOARGS);
+    assert_int_equal(cfg.listen_cnt, 0); /* TLS only: no quiet plaintext port */
+    assert_int_equal(cfg.tls_listen_cnt, 1);
+    assert_int_equal(cfg.tls_listen[0].port, 8443);
+    assert_string_equal(cfg.tls_cert, "c.pem");
+    assert_string_equal(cfg.tls_key, "k.pem");
+    wsh_config_dispose(&cfg);
+    /* An explicit listen stays beside it, from any layer. */
+    load_ok(&cfg, ARGS("--tls-listen=127.0.0.1:8443", "--tls-cert=c.pem", "--tls-key=k.pem"),
+            ARGS("WSHUB_LISTEN=127.0.0.1:8080"));
+    assert_int_equal(cfg.listen_cnt, 1);
+    assert_int_equal(cfg.listen[0].port, 8080);
+    wsh_config_dispose(&cfg);
+}
+
+static void test_config_tls_listen_layers_like_listen(void **state)
+{
+    (void)state;
+    const char *file = write_file(0, "tls-listen = 127.0.0.1:1\ntls-listen = 127.0.0.1:2\n"
+                                     "tls-cert = c.pem\ntls-key = k.pem\n");
+    wsh_config_t cfg;
+    load_ok(&cfg, ARGS("--config", file), NOARGS);
+    assert_int_equal(cfg.tls_listen_cnt, 2);
+    wsh_config_dispose(&cfg);
+    /* The environment's list replaces the file's. */
+    load_ok(&cfg, ARGS("--config", file), ARGS("WSHUB_TLS_LISTEN=127.0.0.1:3,127.0.0.1:4,127.0.0.1:5"));
+    assert_int_equal(cfg.tls_listen_cnt, 3);
+    assert_int_equal(cfg.tls_listen[2].port, 5);
+    wsh_config_dispose(&cfg);
+    unlink(file);
+}
+
+static void test_config_tls_settings_must_come_together(void **state)
+{
+    (void)state;
+    load_fails_naming(ARGS("--tls-listen=127.0.0.1:8443"), NOARGS, "--tls-listen", "--tls-key");
+    load_fails_naming(ARGS("--tls-listen=127.0.0.1:8443", "--tls-cert=c.pem"), NOARGS, "--tls-listen", "--tls-key");
+    load_fails_naming(ARGS("--tls-cert=c.pem", "--tls-key=k.pem"), NOARGS, "--tls-cert", "no --tls-listen");
+    load_fails_naming(ARGS("--tls-key=k.pem"), NOARGS, "--tls-key", "no --tls-listen");
+    load_fails_naming(ARGS("--tls-listen=8443", "--tls-cert=c.pem", "--tls-key=k.pem"), NOARGS, "--tls-listen", "8443");
+    /* 16 addresses in all, plain and TLS together. */
+    const char *args[MAX_ARGS];
+    int n = 0;
+    static char addrs[17][32];
+    for (int i = 0; i < 17; i++) {
+        snprintf(addrs[i], sizeof addrs[i], "--%s=127.0.0.1:%d", i < 9 ? "listen" : "tls-listen", 1000 + i);
+        args[n++] = addrs[i];
+    }
+    args[n++] = "--tls-cert=c.pem";
+    args[n++] = "--tls-key=k.pem";
+    args[n] = NULL;
+    load_fails_naming(args, NOARGS, "--tls-listen", "16");
+}
+
 /* ---- sizes and durations ---- */
 
 static void test_config_parse_size_accepts_units(void **state)
@@ -768,6 +828,9 @@ int main(void)
         cmocka_unit_test(test_config_flag_missing_its_value_fails),
         cmocka_unit_test(test_config_cross_field_limits_fail_with_one_line),
         cmocka_unit_test(test_config_out_of_range_value_is_named_on_its_error_line),
+        cmocka_unit_test(test_config_tls_listen_replaces_the_default_plain_listener),
+        cmocka_unit_test(test_config_tls_listen_layers_like_listen),
+        cmocka_unit_test(test_config_tls_settings_must_come_together),
         cmocka_unit_test(test_config_parse_size_accepts_units),
         cmocka_unit_test(test_config_parse_size_rejects_garbage_sign_and_overflow),
         cmocka_unit_test(test_config_parse_duration_accepts_units_and_bare_seconds),
