@@ -163,6 +163,8 @@ export declare class WshubClient {
   publish(channel: string, data: Json, opts?: PublishOptions): Promise<Published>;
   ack(channel: string, offset: number): void;
   ping(): Promise<number>;
+  /** Starts connecting, for a client made with { connect: false }. */
+  connect(): void;
   reconnect(): void;
   close(code?: number, reason?: string): void;
 }

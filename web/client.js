@@ -87,7 +87,7 @@ export class WshubClient {
     this._welcome = null;         // `welcome` held until `authed` when a token was sent
     this._listeners = new Map();  // event -> Set of functions
     this._subs = new Map();       // channel -> { handlers: Set, pos: {offset, epoch} | null, history }
-    this._outbox = [];            // publishes not yet answered, in order: { frame, resolve, reject, sent }
+    this._outbox = [];            // publishes not yet answered, in order: { id, text, resolve, reject, sent }
     this._acks = [];              // acks made while offline, sent on reconnect
     this._receiptCbs = new Map(); // publish id -> { cb, timer }: onReceipt until no receipt can come
     this._ids = 0;
@@ -266,6 +266,11 @@ export class WshubClient {
     });
   }
 
+  /** Starts connecting, for a client made with { connect: false }. */
+  connect() {
+    if (this.state === State.CONNECTING && !this._ws && !this._opening) this._open();
+  }
+
   /** Reconnects now if waiting to retry (e.g. from a "retry now" button). */
   reconnect() {
     if (this.state === State.CLOSED) return;
@@ -442,25 +447,29 @@ export class WshubClient {
 
   // Browsers answer the hub's pings without telling the page, so liveness is
   // judged on what the page sees: any frame counts; after one quiet interval
-  // an app-level ping asks for a pong; after two quiet intervals the link is
-  // dead (the hub applies the same two-interval rule on its side).
+  // an app-level ping asks for a pong; the link is dead when two intervals
+  // passed without a frame AND the ping has had a whole interval to be
+  // answered (the hub applies the same two-interval rule on its side). The
+  // second condition matters in background tabs, where browsers fire timers
+  // late: a ping sent late must get its chance before the link is judged.
   _startBeat() {
     clearInterval(this._beat);
     this._beat = null;
     this._lastRx = Date.now();
     const hb = this._heartbeatMs;
     if (!hb) return;
-    let pinged = false;
+    let pingAt = 0; // when the unanswered ping of this quiet spell went out, 0 if none
     this._beat = setInterval(() => {
-      const quiet = Date.now() - this._lastRx;
-      if (quiet >= 2 * hb) {
+      const now = Date.now();
+      const quiet = now - this._lastRx;
+      if (quiet < hb) {
+        pingAt = 0;
+      } else if (!pingAt || pingAt < this._lastRx) {
+        pingAt = now;
+        this._send({ type: 'ping' });
+      } else if (quiet >= 2 * hb && now - pingAt >= hb) {
         this._emit('error', { code: 'dead_link', message: `nothing from the hub for ${quiet} ms` });
         this._drop(4000, 'dead link');
-      } else if (quiet >= hb && !pinged) {
-        pinged = true;
-        this._send({ type: 'ping' });
-      } else if (quiet < hb) {
-        pinged = false;
       }
     }, Math.max(50, Math.floor(hb / 4)));
   }
