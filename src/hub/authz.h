@@ -14,8 +14,9 @@
 #include "loop/timer.h"
 
 /* Largest message a connection may send before it has authenticated, when
- * it must authenticate: enough for any token, too little to cost memory. */
-#define WSH_AUTHZ_PREAUTH_MAX 4096
+ * it must authenticate: the largest token (4 KiB) plus the `auth` envelope
+ * and an id, and too little to cost memory. */
+#define WSH_AUTHZ_PREAUTH_MAX (WSH_JWT_MAX_LEN + 512)
 
 /* A connection's authentication state, behind wsh_client_t.authz. Created
  * by wsh_authz_start (only when tokens are configured and the connection

@@ -206,11 +206,22 @@ async def test_auth_timeout_closes_4001(hubs):
 
 
 @run_async()
-async def test_preauth_message_over_4k_closes_1009(hubs):
+async def test_preauth_message_cap(hubs):
     hub = auth_hub(hubs)
     ws = await open_ws(hub)
     await ws.send(json.dumps({"type": "ping", "pad": "x" * 5000}))
     assert await expect_close_code(ws) == 1009
+    # A token near the 4 KiB token cap still fits in a pre-auth `auth`.
+    pad = 2700
+    big = hs256(grant(pad="p" * pad))
+    while len(big) < 4000:
+        pad += 10
+        big = hs256(grant(pad="p" * pad))
+    assert 4000 <= len(big) <= 4096
+    ws = await open_ws(hub)
+    doc = await req(ws, {"type": "auth", "token": big, "id": "big"})
+    assert doc["type"] == "authed", doc
+    await ws.close()
     # After auth the normal cap applies.
     ws = await open_ws(hub, token=hs256(grant()))
     doc = await req(ws, {"type": "ping", "pad": "x" * 50000})
