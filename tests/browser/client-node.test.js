@@ -131,3 +131,34 @@ test('a message at or below the last delivered offset of the epoch is dropped', 
   await four;
   assert.deepEqual(got, [1, 2, 3, 4]);
 });
+
+test('a publish in flight when the link drops is sent again with its key and stored once', async (t) => {
+  const hub = await hubFor(t);
+  const c = await clientFor(t, hub);
+  const watcher = await clientFor(t, hub);
+  const seen = [];
+  watcher.subscribe('once', (m) => seen.push(m.data));
+  await next(watcher, 'subscribed');
+
+  // The hub stops reading: the publish sits in its socket buffer, unanswered.
+  hub.signal('SIGSTOP');
+  t.after(() => { if (hub.running) hub.signal('SIGCONT'); });
+  const answer = c.publish('once', 'only-once');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(c.pending, 1);
+  // The client gives up on that connection (as after a dead link) and
+  // reconnects; the hub then reads the old publish AND gets it resent on the
+  // new connection, with the same idempotency key.
+  const reconnected = next(c, 'connected');
+  c.reconnect();
+  hub.signal('SIGCONT');
+  await reconnected;
+  const p = await answer;
+  assert.equal(p.offset, 1);
+  const more = next(watcher, 'message', (m) => m.data === 'after');
+  await publish(hub, 'once', 'after');
+  await more;
+  assert.deepEqual(seen, ['only-once', 'after'], 'delivered once');
+  const h = await (await fetch(`http://127.0.0.1:${hub.port}/api/channels/once/history?since=0`)).json();
+  assert.deepEqual(h.messages.map((m) => m.data), ['only-once', 'after'], 'stored once');
+});
