@@ -345,9 +345,11 @@ ssize_t wsh_tls_read(wsh_conn_t *c, uint8_t *buf, size_t cap)
     int e = SSL_get_error(t->ssl, r);
     if (e == SSL_ERROR_ZERO_RETURN)
         return 0;
+    if (e == SSL_ERROR_WANT_WRITE)
+        /* A post-handshake answer (TLS 1.3 KeyUpdate) did not fit in the
+         * socket: the flush path finishes it (wsh_tls_flush). */
+        wsh_conn_want_flush(c);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        /* WANT_WRITE (a TLS 1.3 KeyUpdate answer that did not fit) is
-         * retried by the next read or write on this connection. */
         errno = EAGAIN;
         return -1;
     }
@@ -477,7 +479,25 @@ int wsh_tls_flush(wsh_conn_t *c)
             return want_write ? -EAGAIN : 0; /* WANT_READ: the read path goes on */
         return rc < 0 ? -EPIPE : 0;
     }
-    return t->kept ? send_kept(t) : 0;
+    if (t->kept) {
+        int rc = send_kept(t);
+        if (rc < 0)
+            return rc;
+    }
+    if (SSL_in_init(t->ssl)) {
+        /* A post-handshake message being answered (see wsh_tls_read). */
+        ERR_clear_error();
+        int r = SSL_do_handshake(t->ssl);
+        int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+        if (e == SSL_ERROR_WANT_WRITE)
+            return -EAGAIN;
+        if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ) {
+            t->is_failed = true;
+            ERR_clear_error();
+            return -EPIPE;
+        }
+    }
+    return 0;
 }
 
 int wsh_tls_finish(wsh_conn_t *c)

@@ -1,7 +1,7 @@
 /* Unit tests for src/net/tls.c: the server context (load errors, reload that
  * keeps the old certificate on failure), ALPN selection, and TLS connections
  * on a real loop over loopback TCP against an OpenSSL client driven by the
- * test: handshake, echo, a large ordered queue through small socket buffers
+ * test: handshake, echo, a KeyUpdate answered, a large ordered queue through small socket buffers
  * (records the socket cannot take whole are kept and finished later),
  * close_notify before the half-close, the peer's close_notify as EOF, and a
  * plaintext request answered 400 in plaintext. The certificate is made here
@@ -367,6 +367,30 @@ static void test_tls_conn_handshakes_and_echoes(void **state)
     fx_finish(&f);
 }
 
+/* TLS 1.3 KeyUpdate with update_requested: post-handshake messages arrive
+ * in the read path, and OpenSSL answers with a write of its own from inside
+ * SSL_read; the stream must go on in both directions with the new keys. */
+static void test_tls_conn_answers_a_key_update(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_init(&f, 0);
+    f.is_echo = true;
+    run_until(&f, client_handshake, NULL);
+    assert_int_equal(SSL_version(f.cssl), TLS1_3_VERSION);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(SSL_key_update(f.cssl, SSL_KEY_UPDATE_REQUESTED), 1);
+        client_write(&f, "after update", 12);
+        reader_t r = {.want = 12};
+        run_until(&f, client_read, &r);
+        assert_int_equal(r.buf.len, 12);
+        assert_memory_equal(r.buf.data, "after update", 12);
+        wsh_buf_dispose(&r.buf);
+    }
+    assert_false(f.conn->is_closed || f.conn->is_closing);
+    fx_finish(&f);
+}
+
 /* 3 MiB in frames of varied sizes through a 4 KiB send buffer: many
  * records cannot be sent whole, so they are kept and finished when the
  * socket drains; the client must see every byte in order. */
@@ -495,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_tls_ctx_reload_swaps_and_a_bad_file_keeps_the_old),
         cmocka_unit_test(test_tls_alpn_picks_http11_only),
         cmocka_unit_test(test_tls_conn_handshakes_and_echoes),
+        cmocka_unit_test(test_tls_conn_answers_a_key_update),
         cmocka_unit_test(test_tls_conn_delivers_a_large_queue_in_order_through_small_buffers),
         cmocka_unit_test(test_tls_close_after_flush_sends_close_notify),
         cmocka_unit_test(test_tls_peer_close_notify_is_eof_after_its_data),
