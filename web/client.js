@@ -259,9 +259,15 @@ export class WshubClient {
         reject(new WshubError('not_connected', 'not connected'));
         return;
       }
-      const off = this.on('_pong', (m) => {
-        if (m.id === id) { off(); resolve(Date.now() - t0); }
+      const offPong = this.on('_pong', (m) => {
+        if (m.id === id) { done(); resolve(Date.now() - t0); }
       });
+      // A pong cannot come over a connection that is gone.
+      const offState = this.on('state', () => {
+        done();
+        reject(new WshubError('not_connected', 'connection lost before the pong'));
+      });
+      const done = () => { offPong(); offState(); };
       this._send({ type: 'ping', id });
     });
   }

@@ -162,3 +162,17 @@ test('a publish in flight when the link drops is sent again with its key and sto
   const h = await (await fetch(`http://127.0.0.1:${hub.port}/api/channels/once/history?since=0`)).json();
   assert.deepEqual(h.messages.map((m) => m.data), ['only-once', 'after'], 'stored once');
 });
+
+test('ping() measures a round trip, and rejects when the connection goes first', async (t) => {
+  const hub = await hubFor(t);
+  const c = await clientFor(t, hub);
+  const rtt = await c.ping();
+  assert.ok(Number.isInteger(rtt) && rtt >= 0);
+  hub.signal('SIGSTOP');
+  t.after(() => { if (hub.running) hub.signal('SIGCONT'); });
+  const p = c.ping();
+  c.reconnect();
+  await assert.rejects(p, (e) => e.code === 'not_connected');
+  hub.signal('SIGCONT');
+  await next(c, 'connected');
+});

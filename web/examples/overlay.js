@@ -50,17 +50,24 @@ function show(msg) {
   title.className = 'title';
   title.textContent = entry.title;
   box.append(name, title);
+  const entered = () => {
+    if (entry.acked) return;
+    entry.acked = true;
+    box.dataset.acked = 'true';
+    msg.ack();
+    if (hold > 0) leaveTimer = setTimeout(() => box.classList.add('leaving'), hold);
+  };
   box.addEventListener('animationend', (e) => {
-    if (e.animationName === 'lt-in') {
-      entry.acked = true;
-      box.dataset.acked = 'true';
-      msg.ack();
-      if (hold > 0) leaveTimer = setTimeout(() => box.classList.add('leaving'), hold);
-    } else if (e.animationName === 'lt-out') {
-      box.remove();
-    }
+    if (e.animationName === 'lt-in') entered();
+    else if (e.animationName === 'lt-out') box.remove();
   });
   stage.replaceChildren(box);
+  // A user style that turns animations off (or a browser source that does
+  // not run them) must not leave the message unacknowledged forever: with
+  // no entry animation running, it is on screen now.
+  requestAnimationFrame(() => {
+    if (box.isConnected && typeof box.getAnimations === 'function' && box.getAnimations().length === 0) entered();
+  });
 }
 
 client.subscribe(channel, show);
