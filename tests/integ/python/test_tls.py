@@ -2,7 +2,9 @@
 `ssl`, https:// publish and /health with http.client, both verified against a
 self-signed certificate made here with the openssl CLI; TLS 1.1 refused;
 plaintext HTTP on the TLS port answered 400 in plaintext and garbage closed;
-a handshake that never finishes closed by the request timeout; certificate
+a handshake that never finishes closed by the request timeout, a request head
+that never finishes answered 408 over TLS; a slow wss subscriber closed 4008
+while a fast one gets everything; SIGTERM draining wss clients; certificate
 reload on SIGHUP (new connections get the new certificate, open ones keep
 working, a bad new file keeps the old one); and the start-up errors for bad
 TLS settings. Not for the TLS internals (tests/unit/test_net_tls.c)."""
@@ -296,6 +298,77 @@ def test_partial_request_head_over_tls_gets_408(hubs, certs):
                     break
                 data += chunk
     assert data.startswith(b"HTTP/1.1 408"), data[:80]
+
+
+@run_async(deadline=60)
+async def test_slow_wss_subscriber_is_closed_4008_and_others_get_everything(hubs, certs):
+    """Records the socket cannot take are kept and counted as written, so the
+    slow-consumer path (drop what has not started, then close 4008) stays
+    byte-exact over TLS while a fast subscriber gets every message."""
+    cert, key = certs
+    hub = tls_hub(hubs, cert, key, "--max-queue", "262144", "--workers", "1")
+    fast = await open_welcomed(hub, cert)
+    # A small receive buffer and a client that stops reading after one
+    # message: the hub's queue for it fills quickly.
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", hub.tls_port))
+    slow = await websockets.connect(hub.wss_url + "/ws", sock=raw, ssl=client_ctx(cert), server_hostname="127.0.0.1",
+                                    ping_interval=None, compression=None, max_queue=1, read_limit=4096,
+                                    open_timeout=scaled(5), close_timeout=scaled(5))
+    assert (await recv_json(slow))["type"] == "welcome"
+    for ws in (fast, slow):
+        await ws.send(json.dumps({"type": "subscribe", "channel": "firehose"}))
+        assert (await recv_json(ws))["type"] == "subscribed"
+    payload = "z" * 30000
+    n = 300
+    pub = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=scaled(5))
+    got = 0
+    for i in range(n):
+        pub.request("POST", "/api/channels/firehose/publish", body=json.dumps({"i": i, "p": payload}),
+                    headers={"Content-Type": "application/json"})
+        r = pub.getresponse()
+        r.read()
+        assert r.status == 200
+        # Keep the fast one reading as we go.
+        while True:
+            try:
+                doc = json.loads(await asyncio.wait_for(fast.recv(), 0.001 if got < i else scaled(5)))
+            except asyncio.TimeoutError:
+                break
+            assert doc["data"]["i"] == got
+            got += 1
+            if got > i:
+                break
+    pub.close()
+    while got < n:
+        doc = await recv_json(fast, timeout=10)
+        assert doc["data"]["i"] == got
+        got += 1
+    # The slow one: whatever it reads is whole, in order, then close 4008.
+    seen = []
+    with pytest.raises(websockets.exceptions.ConnectionClosed) as ei:
+        while True:
+            doc = json.loads(await asyncio.wait_for(slow.recv(), scaled(10)))
+            seen.append(doc["data"]["i"])
+    assert ei.value.rcvd is not None and ei.value.rcvd.code == 4008, ei.value
+    assert seen == list(range(len(seen))) and len(seen) < n, seen[-5:]
+    await fast.close()
+
+
+@run_async()
+async def test_sigterm_drains_wss_clients_with_1001(hubs, certs):
+    cert, key = certs
+    hub = tls_hub(hubs, cert, key)
+    clients = [await open_welcomed(hub, cert) for _ in range(3)]
+    hub.signal(signal.SIGTERM)
+    for ws in clients:
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as ei:
+            while True:
+                await asyncio.wait_for(ws.recv(), scaled(10))
+        assert ei.value.rcvd is not None and ei.value.rcvd.code == 1001
+    assert hub.wait() == 0
+    hub.expect_running = False
 
 
 # --- reload on SIGHUP --------------------------------------------------------------
