@@ -9,8 +9,6 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
-#include "core/err.h"
-#include "core/fmt.h"
 #include "core/log.h"
 #include "hub/channel.h"
 #include "hub/proto.h"
