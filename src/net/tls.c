@@ -272,8 +272,9 @@ static void refuse_plaintext(wsh_conn_t *c)
     wsh_conn_close_after_flush(c);
 }
 
-/* One handshake step. 0: done; -EAGAIN: waiting for the peer (from_read) or
- * for the socket to drain (want_write set); -ECONNABORTED: failed. */
+/* One handshake step. 0: done; -EAGAIN: waiting for the peer, or for the
+ * socket to drain when *want_write is set; -EPROTO: the peer spoke plaintext
+ * HTTP; -ECONNABORTED: failed (logged). */
 static int handshake(wsh_conn_t *c, wsh_tls_t *t, bool *want_write)
 {
     ERR_clear_error();
@@ -298,7 +299,8 @@ static int handshake(wsh_conn_t *c, wsh_tls_t *t, bool *want_write)
     }
     t->is_failed = true;
     unsigned long err = ERR_peek_last_error();
-    if (e == SSL_ERROR_SSL && ERR_GET_LIB(err) == ERR_LIB_SSL && ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST) {
+    if (e == SSL_ERROR_SSL && ERR_GET_LIB(err) == ERR_LIB_SSL &&
+        (ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST || ERR_GET_REASON(err) == SSL_R_HTTPS_PROXY_REQUEST)) {
         ERR_clear_error();
         return -EPROTO;
     }
