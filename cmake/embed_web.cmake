@@ -77,6 +77,7 @@ file(WRITE ${OUT}.tmp
   "const size_t wsh_web_asset_cnt = ${count};\n\n"
   "const wsh_static_route_t wsh_web_routes[] = {\n${routes}};\n"
   "const size_t wsh_web_route_cnt = sizeof wsh_web_routes / sizeof wsh_web_routes[0];\n")
-# Rewrite only on change, so an unchanged web/ does not recompile the library.
-execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})
-file(REMOVE ${OUT}.tmp)
+# Replaced in one step (rename), so a compiler never reads a half-written
+# file. Always rewritten: the output must be newer than its inputs, or the
+# build would run this again on every pass.
+file(RENAME ${OUT}.tmp ${OUT})
