@@ -372,3 +372,13 @@ def test_bad_auth_config_exits_2_without_echoing_secrets(tmp_path):
     r = subprocess.run([hub_binary(), "serve", "--token-secret", "sekrit-value"], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 2 and "sekrit-value" not in r.stderr, r.stderr
+
+
+@run_async()
+async def test_secret_from_environment_and_token_without_exp(hubs):
+    hub = hubs(env={"WSHUB_TOKEN_SECRET": SECRET})
+    ws = await open_ws(hub)
+    doc = await req(ws, {"type": "auth", "token": hs256(grant(ttl=None))})
+    assert doc["type"] == "authed" and doc["exp"] is None, doc
+    await assert_usable(ws)
+    await ws.close()
