@@ -12,9 +12,7 @@
  * separate files, never inline), talks only to the hub (HTTP polling and the
  * same-origin WebSocket), and cannot be framed by another site: the control
  * page publishes, so it must not be clickjacked. */
-#define CSP                                                                                            \
-    "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; " \
-    "frame-ancestors 'self'"
+#define CSP "default-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
 
 /* no-cache means "revalidate every time": with the ETag that costs one 304,
  * and a page never runs stale code after the hub binary is upgraded. The
