@@ -1,11 +1,12 @@
 /* Unit tests for src/net/tls.c: the server context (load errors, reload that
  * keeps the old certificate on failure), ALPN selection, and TLS connections
- * on a real loop over loopback TCP against an OpenSSL client driven by the
- * test: handshake, echo, a KeyUpdate answered, a large ordered queue through small socket buffers
- * (records the socket cannot take whole are kept and finished later),
- * close_notify before the half-close, the peer's close_notify as EOF, and a
- * plaintext request answered 400 in plaintext. The certificate is made here
- * with OpenSSL's API. Not for listeners or config (tests/integ/python/test_tls.py). */
+ * on a real loop against an OpenSSL client driven by the test: handshake, a
+ * handshake flight larger than the socket buffer (the flush path finishes
+ * it), echo, KeyUpdates mid-stream, a large ordered queue through a small
+ * send buffer (records the socket cannot take whole are kept and finished
+ * later), close_notify before the half-close, the peer's close_notify as EOF,
+ * and a plaintext request answered 400 in plaintext. Certificates are made
+ * here with OpenSSL's API. Not for listeners or config (test_tls.py). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -55,8 +57,9 @@ static void write_pem(const char *path, EVP_PKEY *pkey, X509 *x509)
     fclose(f);
 }
 
-/* A self-signed P-256 certificate for CN=cn. */
-static void make_cert(const char *cert_path, const char *key_path, const char *cn)
+/* A self-signed P-256 certificate for CN=cn; san_cnt DNS names inflate it
+ * (a server flight larger than a small socket buffer). */
+static void make_cert_sans(const char *cert_path, const char *key_path, const char *cn, int san_cnt)
 {
     EVP_PKEY *pkey = EVP_EC_gen("P-256");
     assert_non_null(pkey);
@@ -69,11 +72,30 @@ static void make_cert(const char *cert_path, const char *key_path, const char *c
     X509_NAME *name = X509_get_subject_name(x);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
     X509_set_issuer_name(x, name);
+    if (san_cnt) {
+        GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+        for (int i = 0; i < san_cnt; i++) {
+            char host[64];
+            snprintf(host, sizeof host, "host-%05d.a-rather-long-subdomain.example.test", i);
+            GENERAL_NAME *g = GENERAL_NAME_new();
+            ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+            ASN1_STRING_set(ia5, host, -1);
+            GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+            sk_GENERAL_NAME_push(gens, g);
+        }
+        assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0), 1);
+        GENERAL_NAMES_free(gens);
+    }
     assert_true(X509_sign(x, pkey, EVP_sha256()) > 0);
     write_pem(cert_path, NULL, x);
     write_pem(key_path, pkey, NULL);
     X509_free(x);
     EVP_PKEY_free(pkey);
+}
+
+static void make_cert(const char *cert_path, const char *key_path, const char *cn)
+{
+    make_cert_sans(cert_path, key_path, cn, 0);
 }
 
 static files_t *files_new(void)
@@ -244,10 +266,15 @@ static void make_tcp_pair(int *srv, int *cli)
     *cli = fd;
 }
 
+/* bufs > 0: loopback TCP with that server send buffer; bufs < 0: a unix
+ * socketpair with a -bufs server send buffer and a ~70 KB certificate, so the
+ * server's handshake flight cannot be written at once (WANT_WRITE). */
 static void fx_init(fx_t *f, int bufs)
 {
     memset(f, 0, sizeof *f);
     f->files = files_new();
+    if (bufs < 0)
+        make_cert_sans(f->files->cert, f->files->key, "big", 1500);
     char err[512];
     f->tls = wsh_tls_ctx_new(f->files->cert, f->files->key, err, sizeof err);
     assert_non_null(f->tls);
@@ -255,8 +282,17 @@ static void fx_init(fx_t *f, int bufs)
     wsh_net_limits_t lim = {64u << 20, 1u << 20, 2000};
     f->net = wsh_net_new(f->loop, &lim, NULL);
     int srv;
-    make_tcp_pair(&srv, &f->cli);
-    if (bufs) {
+    if (bufs < 0) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+        srv = sv[0];
+        f->cli = sv[1];
+        int sz = -bufs;
+        assert_int_equal(setsockopt(srv, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz), 0);
+    } else {
+        make_tcp_pair(&srv, &f->cli);
+    }
+    if (bufs > 0) {
         /* A small send buffer makes the server's records block mid-way.
          * (Not a small receive buffer too: loopback's 64 KiB segments then
          * stall on a window smaller than one segment, a TCP artefact.) */
@@ -363,6 +399,29 @@ static void test_tls_conn_handshakes_and_echoes(void **state)
     assert_int_equal(r.buf.len, 14);
     assert_memory_equal(r.buf.data, "hello over tls", 14);
     assert_memory_equal(f.got.data, "hello over tls", 14);
+    wsh_buf_dispose(&r.buf);
+    fx_finish(&f);
+}
+
+/* The server's first flight (a ~70 KB certificate) does not fit in its
+ * socket buffer: the handshake asks for a flush, the flush path arms
+ * EPOLLOUT and finishes the handshake as the client reads. */
+static void test_tls_handshake_larger_than_the_socket_buffer_completes(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_init(&f, -4096);
+    f.is_echo = true;
+    run_until(&f, client_handshake, NULL);
+    X509 *peer = SSL_get1_peer_certificate(f.cssl);
+    assert_non_null(peer);
+    assert_true(i2d_X509(peer, NULL) > 60000);
+    X509_free(peer);
+    client_write(&f, "big hello", 9);
+    reader_t r = {.want = 9};
+    run_until(&f, client_read, &r);
+    assert_int_equal(r.buf.len, 9);
+    assert_memory_equal(r.buf.data, "big hello", 9);
     wsh_buf_dispose(&r.buf);
     fx_finish(&f);
 }
@@ -519,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_tls_ctx_reload_swaps_and_a_bad_file_keeps_the_old),
         cmocka_unit_test(test_tls_alpn_picks_http11_only),
         cmocka_unit_test(test_tls_conn_handshakes_and_echoes),
+        cmocka_unit_test(test_tls_handshake_larger_than_the_socket_buffer_completes),
         cmocka_unit_test(test_tls_conn_answers_a_key_update),
         cmocka_unit_test(test_tls_conn_delivers_a_large_queue_in_order_through_small_buffers),
         cmocka_unit_test(test_tls_close_after_flush_sends_close_notify),
