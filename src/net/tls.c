@@ -285,8 +285,12 @@ static int handshake(wsh_conn_t *c, wsh_tls_t *t, bool *want_write)
             const unsigned char *alpn = NULL;
             unsigned alpn_len = 0;
             SSL_get0_alpn_selected(t->ssl, &alpn, &alpn_len);
+            if (!alpn_len) {
+                alpn = (const unsigned char *)"-";
+                alpn_len = 1;
+            }
             wsh_log_debug(c->id, "tls: %s %s alpn=%.*s", SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl),
-                          (int)alpn_len, alpn ? (const char *)alpn : "-");
+                          (int)alpn_len, (const char *)alpn);
         }
         return 0;
     }
