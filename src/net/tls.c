@@ -509,7 +509,7 @@ int wsh_tls_flush(wsh_conn_t *c)
 int wsh_tls_finish(wsh_conn_t *c)
 {
     wsh_tls_t *t = c->tls;
-    if (t->kept) {
+    if (t->kept && !t->is_failed) {
         int rc = send_kept(t);
         if (rc == -EAGAIN)
             return rc;
