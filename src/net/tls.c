@@ -43,6 +43,7 @@ struct wsh_tls {
      * elsewhere), so they are copied here. NULL when nothing is kept. */
     uint8_t *kept;
     uint32_t kept_len;
+    uint32_t kept_off;      /* bytes of kept already written */
     bool is_handshaking;
     bool is_failed;         /* fatal error: no more SSL_* calls but free */
     bool is_shut;           /* close_notify sent */
@@ -366,23 +367,29 @@ ssize_t wsh_tls_read(wsh_conn_t *c, uint8_t *buf, size_t cap)
     return -1;
 }
 
-/* Retries the kept record. 0 sent; -EAGAIN still blocked; -EPIPE failed. */
+/* Writes what is kept: first the retry of the blocked record (same bytes,
+ * same length, as OpenSSL requires), then the rest of its chunk, record by
+ * record. 0 all sent; -EAGAIN blocked again; -EPIPE failed. */
 static int send_kept(wsh_tls_t *t)
 {
-    ERR_clear_error();
-    int r = SSL_write(t->ssl, t->kept, (int)t->kept_len);
-    if (r > 0) {
-        free(t->kept);
-        t->kept = NULL;
-        t->kept_len = 0;
-        return 0;
+    while (t->kept_off < t->kept_len) {
+        ERR_clear_error();
+        int r = SSL_write(t->ssl, t->kept + t->kept_off, (int)(t->kept_len - t->kept_off));
+        if (r > 0) {
+            t->kept_off += (uint32_t)r;
+            continue;
+        }
+        int e = SSL_get_error(t->ssl, r);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+            return -EAGAIN;
+        t->is_failed = true;
+        ERR_clear_error();
+        return -EPIPE;
     }
-    int e = SSL_get_error(t->ssl, r);
-    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
-        return -EAGAIN;
-    t->is_failed = true;
-    ERR_clear_error();
-    return -EPIPE;
+    free(t->kept);
+    t->kept = NULL;
+    t->kept_len = t->kept_off = 0;
+    return 0;
 }
 
 ssize_t wsh_tls_writev(wsh_conn_t *c, const struct iovec *iov, int cnt)
@@ -443,30 +450,40 @@ ssize_t wsh_tls_writev(wsh_conn_t *c, const struct iovec *iov, int cnt)
         }
         if (len == 0)
             continue; /* an empty iovec */
-        ERR_clear_error();
-        int r = SSL_write(t->ssl, p, (int)len);
-        if (r > 0) {
-            done += (size_t)r;
-            continue;
+        /* One SSL_write per record: a chunk is one record unless the client
+         * negotiated a smaller max_fragment_length (RFC 6066), when partial
+         * writes return per smaller record. */
+        size_t w = 0;
+        while (w < len) {
+            ERR_clear_error();
+            int r = SSL_write(t->ssl, p + w, (int)(len - w));
+            if (r > 0) {
+                w += (size_t)r;
+                continue;
+            }
+            int e = SSL_get_error(t->ssl, r);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                /* A record is sealed and partly on the wire: it is in the
+                 * stream now, and so is the rest of this chunk, which only
+                 * we will send, next and in order. The bytes count as
+                 * written, so the caller's queue may drop them (its
+                 * discard-before-close stays correct); we keep the copy
+                 * OpenSSL needs for the retry. */
+                t->kept = wsh_xmalloc(len - w);
+                memcpy(t->kept, p + w, len - w);
+                t->kept_len = (uint32_t)(len - w);
+                t->kept_off = 0;
+                return (ssize_t)(done + len);
+            }
+            t->is_failed = true;
+            wsh_log_debug(c->id, "tls: write failed: %s", ssl_reason("socket error"));
+            ERR_clear_error();
+            if (done + w)
+                return (ssize_t)(done + w);
+            errno = EPIPE;
+            return -1;
         }
-        int e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-            /* The record is sealed and partly on the wire: its bytes are in
-             * the stream now, so they count as written, and the caller's
-             * queue may drop them (its discard-before-close stays correct).
-             * We keep the copy OpenSSL needs for the retry. */
-            t->kept = wsh_xmalloc(len);
-            memcpy(t->kept, p, len);
-            t->kept_len = (uint32_t)len;
-            return (ssize_t)(done + len);
-        }
-        t->is_failed = true;
-        wsh_log_debug(c->id, "tls: write failed: %s", ssl_reason("socket error"));
-        ERR_clear_error();
-        if (done)
-            return (ssize_t)done;
-        errno = EPIPE;
-        return -1;
+        done += len;
     }
     return (ssize_t)done;
 }

@@ -269,6 +269,9 @@ static void make_tcp_pair(int *srv, int *cli)
 /* bufs > 0: loopback TCP with that server send buffer; bufs < 0: a unix
  * socketpair with a -bufs server send buffer and a ~70 KB certificate, so the
  * server's handshake flight cannot be written at once (WANT_WRITE). */
+/* When set, the client asks for this max_fragment_length (RFC 6066). */
+static uint8_t client_mfl;
+
 static void fx_init(fx_t *f, int bufs)
 {
     memset(f, 0, sizeof *f);
@@ -302,6 +305,8 @@ static void fx_init(fx_t *f, int bufs)
     assert_int_equal(wsh_tls_attach(f->conn, f->tls), 0);
     f->cctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(f->cctx, SSL_VERIFY_NONE, NULL);
+    if (client_mfl)
+        assert_int_equal(SSL_CTX_set_tlsext_max_fragment_length(f->cctx, client_mfl), 1);
     f->cssl = SSL_new(f->cctx);
     SSL_set_fd(f->cssl, f->cli);
     SSL_set_connect_state(f->cssl);
@@ -475,12 +480,24 @@ static void test_tls_conn_delivers_a_large_queue_in_order_through_small_buffers(
     }
     reader_t r = {.want = total};
     run_until(&f, client_read, &r);
+    if (client_mfl)
+        assert_int_equal(SSL_SESSION_get_max_fragment_length(SSL_get_session(f.cssl)), client_mfl);
     assert_int_equal(r.buf.len, total);
     assert_memory_equal(r.buf.data, expect.data, total);
     assert_int_equal(f.conn->out_cnt, 0);
     wsh_buf_dispose(&r.buf);
     wsh_buf_dispose(&expect);
     fx_finish(&f);
+}
+
+/* The same through 512-byte records: a client that negotiated a small
+ * max_fragment_length makes SSL_write return per 512 bytes, so a gathered
+ * chunk takes many writes and a blocked one keeps the rest of its chunk. */
+static void test_tls_conn_delivers_a_large_queue_in_512_byte_records(void **state)
+{
+    client_mfl = TLSEXT_max_fragment_length_512;
+    test_tls_conn_delivers_a_large_queue_in_order_through_small_buffers(state);
+    client_mfl = 0;
 }
 
 /* The last frame, then close_notify, then the TCP half-close: the client
@@ -581,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_tls_handshake_larger_than_the_socket_buffer_completes),
         cmocka_unit_test(test_tls_conn_answers_a_key_update),
         cmocka_unit_test(test_tls_conn_delivers_a_large_queue_in_order_through_small_buffers),
+        cmocka_unit_test(test_tls_conn_delivers_a_large_queue_in_512_byte_records),
         cmocka_unit_test(test_tls_close_after_flush_sends_close_notify),
         cmocka_unit_test(test_tls_peer_close_notify_is_eof_after_its_data),
         cmocka_unit_test(test_tls_plaintext_request_gets_a_plaintext_400),
