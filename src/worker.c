@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,12 +88,27 @@ static void refuse_conn(wsh_conn_t *c, int status, const char *code, const char 
     wsh_conn_close_after_flush(c);
 }
 
+/* After a connection storm (many handshakes, each with a few KiB of HTTP
+ * state freed at the upgrade), the heap keeps those freed pages resident.
+ * Once accepts have been quiet for TRIM_QUIET_MS, malloc_trim gives them
+ * back: RSS then reflects the connections held, not the storm's peak. */
+#define TRIM_AFTER_ACCEPTS 256
+#define TRIM_QUIET_MS 1000
+
+static void on_trim(wsh_timer_t *t)
+{
+    wsh_worker_t *w = t->data;
+    w->accepted_since_trim = 0;
+    malloc_trim(0);
+}
+
 static void on_accept(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
 {
-    (void)loop;
     (void)events;
     wsh_worker_t *w = io->data;
     const wsh_listener_t *l = WSH_CONTAINER_OF(io, wsh_listener_t, io);
+    if (w->accepted_since_trim >= TRIM_AFTER_ACCEPTS)
+        wsh_loop_timer_start(loop, &w->trim_timer, TRIM_QUIET_MS);
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage peer;
         int fd = wsh_sock_accept(io->fd, &peer);
@@ -122,6 +138,7 @@ static void on_accept(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
          * sees a failed handshake): no handshake is spent on it. */
         if (l->is_tls && wsh_conn_is_open(c))
             wsh_tls_attach(c, w->srv->tls);
+        w->accepted_since_trim++;
         if (wsh_log_get_level() <= WSH_LOG_DEBUG) {
             char addr[80];
             wsh_sock_format(&peer, addr, sizeof addr);
@@ -240,6 +257,7 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
     wsh_loop_add_before_sleep(w->loop, check_drained, w);
     wsh_timer_init(&w->drain_timer, NULL, w);
     wsh_timer_init(&w->sweep_timer, on_sweep, w);
+    wsh_timer_init(&w->trim_timer, on_trim, w);
     if (idx == 0 && cfg->history_ttl_ms)
         wsh_loop_timer_start(w->loop, &w->sweep_timer, SWEEP_MS);
     wsh_timer_init(&w->receipt_timer, on_receipt_tick, w);
@@ -337,6 +355,7 @@ void wsh_worker_dispose(wsh_worker_t *w)
     }
     wsh_loop_timer_stop(w->loop, &w->drain_timer);
     wsh_loop_timer_stop(w->loop, &w->sweep_timer);
+    wsh_loop_timer_stop(w->loop, &w->trim_timer);
     wsh_loop_timer_stop(w->loop, &w->receipt_timer);
     wsh_loop_timer_stop(w->loop, &w->accept_timer);
     wsh_loop_run_once(w->loop, 0);

@@ -54,6 +54,8 @@ typedef struct wsh_worker {
     wsh_timer_t accept_timer;     /* resumes accepting after a pause; sweeps iplimit */
     uint32_t accept_pause_ms;     /* last pause; 0 once an accept succeeds */
     bool is_accept_paused;
+    wsh_timer_t trim_timer;       /* returns freed heap pages after a connection storm */
+    uint32_t accepted_since_trim;
 } wsh_worker_t;
 
 /* The process-wide pieces every worker reads (or locks). */

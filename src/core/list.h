@@ -25,6 +25,14 @@ static inline void wsh_list_insert_tail(wsh_list_t *head, wsh_list_t *n)
     head->prev = n;
 }
 
+static inline void wsh_list_insert_head(wsh_list_t *head, wsh_list_t *n)
+{
+    n->next = head->next;
+    n->prev = head;
+    head->next->prev = n;
+    head->next = n;
+}
+
 /* Unlinks n and leaves it self-linked, so removing twice is harmless. */
 static inline void wsh_list_remove(wsh_list_t *n)
 {

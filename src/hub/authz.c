@@ -82,8 +82,8 @@ void wsh_authz_start(wsh_client_t *cl, wsh_identity_t *id)
      * to send one, and meanwhile only messages big enough for `auth`. */
     wsh_authz_t *a = state_of(cl);
     wsh_loop_timer_start(loop_of(cl), &a->timer, ac->auth_timeout_ms);
-    if (cl->ws->session.lim.max_message > WSH_AUTHZ_PREAUTH_MAX)
-        cl->ws->session.lim.max_message = WSH_AUTHZ_PREAUTH_MAX;
+    if (wsh_session_max_message(&cl->ws->session) > WSH_AUTHZ_PREAUTH_MAX)
+        wsh_session_set_max_message(&cl->ws->session, WSH_AUTHZ_PREAUTH_MAX);
 }
 
 /* Drops the subscriptions the new identity no longer allows. */
@@ -145,7 +145,7 @@ int wsh_authz_handle_auth(wsh_client_t *cl, const char *token, size_t len, const
     bool is_refresh = a->id != NULL;
     free(a->id);
     a->id = id;
-    cl->ws->session.lim.max_message = cl->ws->opts->lim.max_message;
+    wsh_session_set_max_message(&cl->ws->session, cl->ws->opts->lim.max_message);
     arm_expiry(a);
     wsh_log_info(wsh_ws_id(cl->ws), "%s user=%s", is_refresh ? "token refreshed" : "authenticated", id->user);
     wsh_buf_t b;

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/pool.h"
 #include "hub/client.h"
 #include "obs/metrics.h"
 
@@ -34,19 +35,24 @@ wsh_channel_t *wsh_channel_find(const wsh_hub_t *hub, const char *name, size_t l
     return NULL;
 }
 
-static uint64_t sub_hash(const wsh_client_t *cl, const wsh_channel_t *ch)
-{
-    return wsh_hash_u64((uint64_t)(uintptr_t)cl * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)ch);
-}
-
+/* (client, channel) → subscription by walking the shorter side: the
+ * client's list (at most max-subscriptions) or the channel's dense array.
+ * No hash table: its node and bucket would cost every subscription ~30
+ * bytes, and idle-connection memory is what this registry is judged on. */
 static wsh_sub_t *find_sub(const wsh_hub_t *hub, const wsh_client_t *cl, const wsh_channel_t *ch)
 {
-    uint64_t hash = sub_hash(cl, ch);
-    for (wsh_hnode_t *n = wsh_hmap_find(&hub->subs, hash); n; n = wsh_hmap_next_same(n)) {
-        wsh_sub_t *s = WSH_CONTAINER_OF(n, wsh_sub_t, node);
-        if (s->client == cl && s->ch == ch)
-            return s;
+    (void)hub;
+    if (cl->sub_cnt < ch->sub_cnt) {
+        for (const wsh_list_t *pos = cl->subs.next; pos != &cl->subs; pos = pos->next) {
+            wsh_sub_t *s = WSH_CONTAINER_OF(pos, wsh_sub_t, client_link);
+            if (s->ch == ch)
+                return s;
+        }
+        return NULL;
     }
+    for (uint32_t i = 0; i < ch->sub_cnt; i++)
+        if (ch->subs[i]->client == cl)
+            return ch->subs[i];
     return NULL;
 }
 
@@ -77,12 +83,11 @@ int wsh_channel_subscribe_locked(wsh_hub_t *hub, wsh_client_t *cl, const char *n
         ch->sub_cap = ch->sub_cap ? ch->sub_cap * 2 : 4;
         ch->subs = wsh_xrealloc(ch->subs, ch->sub_cap * sizeof *ch->subs);
     }
-    wsh_sub_t *s = wsh_xcalloc(1, sizeof *s);
+    wsh_sub_t *s = wsh_pool_alloc(&hub->sub_pool);
     s->client = cl;
     s->ch = ch;
     s->idx = ch->sub_cnt;
     ch->subs[ch->sub_cnt++] = s;
-    wsh_hmap_insert(&hub->subs, &s->node, sub_hash(cl, ch));
     wsh_list_insert_tail(&cl->subs, &s->client_link);
     cl->sub_cnt++;
     WSH_METRIC_INC(subscriptions);
@@ -105,11 +110,10 @@ static void drop_sub(wsh_hub_t *hub, wsh_sub_t *s)
     wsh_sub_t *last = ch->subs[--ch->sub_cnt];
     ch->subs[s->idx] = last;
     last->idx = s->idx;
-    wsh_hmap_remove(&hub->subs, &s->node);
     wsh_list_remove(&s->client_link);
     s->client->sub_cnt--;
     WSH_METRIC_DEC(subscriptions);
-    free(s);
+    wsh_pool_free(&hub->sub_pool, s);
     wsh_history_lock(hub->history);
     if (--ch->hc->subscribers == 0)
         WSH_METRIC_DEC(channels);

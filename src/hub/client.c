@@ -1,6 +1,7 @@
 /* Client lifecycle on /ws: id, welcome, and handing frames to the protocol. */
 #include "hub/client.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,12 @@
 
 static int on_message(wsh_ws_t *ws, uint8_t opcode, uint8_t *data, size_t len);
 static void on_close(wsh_ws_t *ws);
+static void release(wsh_ws_t *ws);
 
 static const wsh_ws_app_t client_app = {
     .on_message = on_message,
     .on_close = on_close,
+    .release = release,
 };
 
 bool wsh_client_id_is_valid(const char *s, size_t len)
@@ -38,18 +41,19 @@ bool wsh_client_id_is_valid(const char *s, size_t len)
     return true;
 }
 
-/* 128 random bits as 22 base64url characters: unguessable, so an id can
- * later serve as a resume handle without being a secret anyone can predict. */
+/* 96 random bits as 16 base64url characters: unguessable (2^96), so an id
+ * can later serve as a resume handle without being a secret anyone can
+ * predict, and short, since every connection stores its id. */
 static void random_id(char out[WSH_CLIENT_ID_MAX + 1])
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    uint8_t r[16];
+    uint8_t r[12];
     if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
         /* getrandom only fails before the pool is seeded or on a broken
          * kernel; fall back to a weaker but unique source. */
         uint64_t t = (uint64_t)(uintptr_t)out ^ (uint64_t)rand();
         memcpy(r, &t, sizeof t);
-        memcpy(r + 8, &t, sizeof t);
+        memcpy(r + 4, &t, sizeof t);
     }
     uint32_t acc = 0;
     int bits = 0, o = 0;
@@ -69,16 +73,25 @@ static void random_id(char out[WSH_CLIENT_ID_MAX + 1])
 wsh_client_t *wsh_client_attach(wsh_hub_t *hub, wsh_conn_t *c, const wsh_ws_opts_t *ws_opts, const char *id,
                                 size_t id_len)
 {
-    wsh_client_t *cl = wsh_xcalloc(1, sizeof *cl);
-    cl->hub = hub;
-    if (id && wsh_client_id_is_valid(id, id_len)) {
-        memcpy(cl->id, id, id_len);
-        cl->id[id_len] = '\0';
-    } else {
-        random_id(cl->id);
+    char gen[WSH_CLIENT_ID_MAX + 1];
+    if (!id || !wsh_client_id_is_valid(id, id_len)) {
+        random_id(gen);
+        id = gen;
+        id_len = strlen(gen);
     }
+    /* The WebSocket and the client share one block: from the hub's pool
+     * when the id is a generated one (every block the same size), else
+     * from malloc. */
+    size_t need = WSH_CLIENT_BLOCK(id_len);
+    bool pooled = need <= hub->client_pool.obj_size;
+    wsh_ws_t *ws = wsh_ws_start_in(c, ws_opts, &client_app,
+                                   pooled ? wsh_pool_alloc(&hub->client_pool) : wsh_xcalloc(1, need));
+    wsh_client_t *cl = ws->app_data;
+    cl->is_pooled = pooled;
+    cl->ws = ws;
+    cl->hub = hub;
+    memcpy(cl->id, id, id_len);
     wsh_list_init(&cl->subs);
-    cl->ws = wsh_ws_start(c, ws_opts, &client_app, cl);
     hub->clients++;
     WSH_METRIC_INC(clients_open);
     WSH_METRIC_INC(clients_total);
@@ -184,5 +197,14 @@ static void on_close(wsh_ws_t *ws)
     cl->hub->clients--;
     WSH_METRIC_DEC(clients_open);
     wsh_log_info(ws->conn->id, "client disconnected id=%s", cl->id);
-    free(cl);
+    /* cl is part of ws's block: release() frees both, after this returns. */
+}
+
+static void release(wsh_ws_t *ws)
+{
+    wsh_client_t *cl = ws->app_data;
+    if (cl->is_pooled)
+        wsh_pool_free(&cl->hub->client_pool, ws);
+    else
+        free(ws);
 }

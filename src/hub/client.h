@@ -12,6 +12,11 @@
 #include "ws/wsconn.h"
 
 #define WSH_CLIENT_ID_MAX 64
+/* Length of a generated id (96 random bits in base64url). */
+#define WSH_CLIENT_GEN_ID_LEN 16
+/* Bytes of the block holding a connection's WebSocket and client with an
+ * id of id_len characters. */
+#define WSH_CLIENT_BLOCK(id_len) (sizeof(wsh_ws_t) + offsetof(wsh_client_t, id) + (id_len) + 1)
 
 /* Created by wsh_client_attach when a /ws upgrade succeeds; freed when its
  * connection ends (wsh_ws_app_t.on_close). */
@@ -27,7 +32,10 @@ typedef struct wsh_client {
     wsh_bucket_t msg_bucket;
     uint8_t rate_strikes;
     uint8_t rate_strike_s;
-    char id[WSH_CLIENT_ID_MAX + 1];
+    bool is_pooled;           /* its block came from hub->client_pool */
+    /* Exactly as long as the id (a generated one is 16 characters), not
+     * WSH_CLIENT_ID_MAX: this struct is part of every idle connection's cost. */
+    char id[];
 } wsh_client_t;
 
 /* True if s (len bytes) is an acceptable client id: 1-64 of [A-Za-z0-9_.:-]. */

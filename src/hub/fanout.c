@@ -80,7 +80,7 @@ size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg, uint64_t offset)
         wsh_ws_t *ws = s->client->ws;
         /* A subscriber already closing stays in the array until its close
          * completes; it is not sent to and not counted. */
-        if (ws->is_close_sent || !wsh_conn_is_open(ws->conn))
+        if (ws->session.is_close_sent || !wsh_conn_is_open(ws->conn))
             continue;
         if (wsh_ws_send(ws, msg) == 0)
             n++;

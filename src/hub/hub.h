@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/hmap.h"
+#include "core/pool.h"
 #include "loop/loop.h"
 #include "store/history.h"
 
@@ -25,7 +26,8 @@ typedef struct wsh_hub {
     const wsh_hub_opts_t *opts;
     wsh_history_t *history;  /* offsets and epochs (shared, owned by the server) */
     wsh_hmap_t channels;     /* wsh_channel_t by name: channels with subscribers */
-    wsh_hmap_t subs;         /* wsh_sub_t by (client, channel) */
+    wsh_pool_t sub_pool;     /* wsh_sub_t records (one per subscription: no malloc header each) */
+    wsh_pool_t client_pool;  /* WebSocket + client blocks of connections with generated ids */
     struct wsh_bus *bus;     /* cross-worker delivery; NULL with one worker and no journal */
     struct wsh_journal *journal; /* durable store (--data-dir), or NULL */
     struct wsh_receipts *receipts; /* shared receipt bookkeeping (under the history lock) */

@@ -11,19 +11,19 @@
 /* heap_idx of a timer that wsh_timer_heap_run has taken off the heap and is
  * about to fire: this bit plus its slot in the batch. Any nonzero heap_idx
  * reads as armed, so wsh_timer_is_armed stays true until the callback runs. */
-#define BATCH_TAG (((size_t)-1 >> 1) + 1)
+#define BATCH_TAG (((uint32_t)-1 >> 1) + 1)
 #define HEAP_MIN_CAP 16
 
 static bool fires_before(const wsh_timer_t *a, const wsh_timer_t *b)
 {
     /* seq breaks ties so equal deadlines fire in arming order (FIFO). */
-    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->seq < b->seq);
+    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && wsh_timer_seq_before(a->seq, b->seq));
 }
 
 static void place(wsh_timer_heap_t *h, size_t i, wsh_timer_t *t)
 {
     h->items[i] = t;
-    t->heap_idx = i + 1;
+    t->heap_idx = (uint32_t)(i + 1);
 }
 
 static void sift_up(wsh_timer_heap_t *h, size_t i)
@@ -178,7 +178,7 @@ size_t wsh_timer_heap_run(wsh_timer_heap_t *h, uint64_t now_ms)
         wsh_timer_t *t = h->items[0];
         remove_at(h, 0);
         *batch_slot(h, h->batch_cnt) = t;
-        t->heap_idx = BATCH_TAG | h->batch_cnt;
+        t->heap_idx = BATCH_TAG | (uint32_t)h->batch_cnt;
         h->batch_cnt++;
     }
     size_t ran = 0;

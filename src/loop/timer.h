@@ -15,8 +15,12 @@ typedef void (*wsh_timer_cb)(struct wsh_timer *t);
  * before freeing the memory. `data` is the caller's. */
 typedef struct wsh_timer {
     uint64_t due_ms;   /* monotonic deadline */
-    uint64_t seq;      /* insertion order: equal deadlines fire FIFO */
-    size_t heap_idx;   /* 0 when not armed; otherwise position in the heap + 1
+    /* 32 bits each: every connection embeds a timer. seq wraps, and is
+     * compared by signed difference (wsh_timer_seq_before), which is exact
+     * while timers sharing a deadline were armed fewer than 2^31 armings
+     * apart. heap_idx bounds the heap to 2^31 timers. */
+    uint32_t seq;      /* insertion order: equal deadlines fire FIFO */
+    uint32_t heap_idx; /* 0 when not armed; otherwise position in the heap + 1
                         * (or a tagged slot while wsh_timer_heap_run holds it) */
     wsh_timer_cb cb;
     void *data;
@@ -29,12 +33,14 @@ typedef struct wsh_timer_heap {
     wsh_timer_t **items;
     size_t cnt;
     size_t cap;
-    uint64_t next_seq;
+    uint32_t next_seq;
     size_t batch_cnt;
 } wsh_timer_heap_t;
 
 void wsh_timer_init(wsh_timer_t *t, wsh_timer_cb cb, void *data);
 static inline bool wsh_timer_is_armed(const wsh_timer_t *t) { return t->heap_idx != 0; }
+/* Whether a was armed before b (wrap-safe). */
+static inline bool wsh_timer_seq_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 
 void wsh_timer_heap_init(wsh_timer_heap_t *h);
 /* Frees the array; armed timers are simply forgotten (not called). */

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/pool.h"
 #include "net/tls.h"
 #include "obs/metrics.h"
 
@@ -36,6 +37,21 @@ static void on_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events);
 static bool flush_pending(wsh_loop_t *loop, void *data);
 static bool flush(wsh_conn_t *c);
 
+/* The i-th queued frame (0 = head). */
+static inline struct wsh_conn_out *out_at(wsh_conn_t *c, uint32_t i)
+{
+    struct wsh_conn_out *q = c->out_cap == WSH_CONN_OUT_INLINE ? c->out.inl : c->out.ring;
+    return &q[(c->out_head + i) % c->out_cap];
+}
+
+static void free_ring(wsh_conn_t *c)
+{
+    if (c->out_cap > WSH_CONN_OUT_INLINE)
+        free(c->out.ring);
+    c->out.ring = NULL;
+    c->out_cap = c->out_head = 0;
+}
+
 wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data)
 {
     wsh_net_t *net = wsh_xcalloc(1, sizeof *net);
@@ -45,6 +61,7 @@ wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data
     wsh_list_init(&net->conns);
     wsh_list_init(&net->pending);
     wsh_hmap_init(&net->by_id);
+    wsh_pool_init(&net->conn_pool, sizeof(wsh_conn_t));
     wsh_loop_add_before_sleep(loop, flush_pending, net);
     return net;
 }
@@ -52,6 +69,9 @@ wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data
 void wsh_net_free(wsh_net_t *net)
 {
     wsh_hmap_dispose(&net->by_id);
+    wsh_pool_dispose(&net->conn_pool);
+    wsh_loop_defer_cancel(net->loop, &net->defer);
+    free(net->jobs);
     free(net);
 }
 
@@ -68,7 +88,7 @@ wsh_conn_t *wsh_net_find(const wsh_net_t *net, uint64_t id)
 wsh_conn_t *wsh_conn_new(wsh_net_t *net, int fd, const struct sockaddr_storage *peer,
                          const wsh_conn_handler_t *h, void *proto)
 {
-    wsh_conn_t *c = wsh_xcalloc(1, sizeof *c);
+    wsh_conn_t *c = wsh_pool_alloc(&net->conn_pool);
     c->net = net;
     c->id = atomic_fetch_add(&next_conn_id, 1);
     c->h = h;
@@ -122,25 +142,40 @@ void wsh_net_shutdown(wsh_net_t *net)
 
 static void mark_pending(wsh_conn_t *c)
 {
-    if (!c->is_write_armed && !wsh_list_is_linked(&c->pending_link))
+    if (c->is_write_armed || wsh_list_is_linked(&c->pending_link))
+        return;
+    /* Answers go out before broadcasts: the connection whose input is being
+     * handled (a publisher awaiting `published`) is flushed ahead of the
+     * subscribers its message fanned out to, so it can send its next
+     * requests while the fan-out is still being written, and the next
+     * iteration finds a fuller batch to share one writev per subscriber. */
+    if (c == c->net->reading)
+        wsh_list_insert_head(&c->net->pending, &c->pending_link);
+    else
         wsh_list_insert_tail(&c->net->pending, &c->pending_link);
 }
 
 static void enqueue(wsh_conn_t *c, wsh_msg_t *m)
 {
     if (c->out_cnt == c->out_cap) {
-        uint32_t cap = c->out_cap ? c->out_cap * 2 : 4;
-        struct wsh_conn_out *ring = wsh_xmalloc(cap * sizeof *ring);
-        /* Unroll the ring into the new array so head is at 0. */
-        for (uint32_t i = 0; i < c->out_cnt; i++)
-            ring[i] = c->out[(c->out_head + i) % c->out_cap];
-        free(c->out);
-        c->out = ring;
-        c->out_cap = cap;
-        c->out_head = 0;
+        if (c->out_cap == 0) {
+            c->out_cap = WSH_CONN_OUT_INLINE;
+            c->out_head = 0;
+        } else {
+            uint32_t cap = c->out_cap * 2;
+            struct wsh_conn_out *ring = wsh_xmalloc(cap * sizeof *ring);
+            /* Unroll the queue into the new array so head is at 0. */
+            for (uint32_t i = 0; i < c->out_cnt; i++)
+                ring[i] = *out_at(c, i);
+            if (c->out_cap > WSH_CONN_OUT_INLINE)
+                free(c->out.ring);
+            c->out.ring = ring;
+            c->out_cap = cap;
+            c->out_head = 0;
+        }
     }
-    c->out[(c->out_head + c->out_cnt) % c->out_cap].msg = wsh_msg_ref(m);
     c->out_cnt++;
+    out_at(c, c->out_cnt - 1)->msg = wsh_msg_ref(m);
     c->out_bytes += m->len;
     mark_pending(c);
 }
@@ -182,8 +217,7 @@ int wsh_conn_send_copy(wsh_conn_t *c, const void *data, size_t len)
 static void drop_queue_from(wsh_conn_t *c, uint32_t keep)
 {
     while (c->out_cnt > keep) {
-        uint32_t idx = (c->out_head + c->out_cnt - 1) % c->out_cap;
-        wsh_msg_t *m = c->out[idx].msg;
+        wsh_msg_t *m = out_at(c, c->out_cnt - 1)->msg;
         c->out_bytes -= m->len - (c->out_cnt == 1 ? c->out_off : 0);
         wsh_msg_unref(m);
         c->out_cnt--;
@@ -220,7 +254,7 @@ static bool flush(wsh_conn_t *c)
         int n = 0;
         size_t want = 0;
         for (uint32_t i = 0; i < c->out_cnt && n < IOV_BATCH && want < budget; i++) {
-            wsh_msg_t *m = c->out[(c->out_head + i) % c->out_cap].msg;
+            wsh_msg_t *m = out_at(c, i)->msg;
             size_t off = i == 0 ? c->out_off : 0;
             iov[n].iov_base = m->data + off;
             iov[n].iov_len = m->len - off;
@@ -246,7 +280,7 @@ static bool flush(wsh_conn_t *c)
         size_t left = (size_t)w;
         uint64_t now_ns = 0;
         while (left) {
-            wsh_msg_t *m = c->out[c->out_head].msg;
+            wsh_msg_t *m = out_at(c, 0)->msg;
             size_t rest = m->len - c->out_off;
             if (left < rest) {
                 c->out_off += (uint32_t)left;
@@ -330,11 +364,13 @@ static bool flush_pending(wsh_loop_t *loop, void *data)
  * of bytes left unconsumed (0 when the connection closed). */
 static size_t dispatch(wsh_conn_t *c, uint8_t *data, size_t len)
 {
+    wsh_conn_t *outer = c->net->reading;
+    c->net->reading = c;
     while (len && !c->is_closed && !c->is_closing) {
         const wsh_conn_handler_t *h = c->h;
         size_t used = h->on_data(c, data, len);
         if (c->is_closed || c->is_closing)
-            return 0;
+            break;
         if (used > len)
             used = len;
         data += used;
@@ -342,20 +378,46 @@ static size_t dispatch(wsh_conn_t *c, uint8_t *data, size_t len)
         if (used == 0 && h == c->h)
             break;
     }
+    c->net->reading = outer;
     return (c->is_closed || c->is_closing) ? 0 : len;
+}
+
+/* The tail lives behind a pointer, allocated only while input is pending:
+ * most connections never have one, and those that do hold it briefly. */
+static size_t tail_len(const wsh_conn_t *c)
+{
+    return c->tail ? c->tail->len : 0;
+}
+
+static void tail_drop(wsh_conn_t *c)
+{
+    if (c->tail) {
+        wsh_buf_dispose(c->tail);
+        free(c->tail);
+        c->tail = NULL;
+    }
+}
+
+static wsh_buf_t *tail_get(wsh_conn_t *c)
+{
+    if (!c->tail) {
+        c->tail = wsh_xmalloc(sizeof *c->tail);
+        wsh_buf_init(c->tail);
+    }
+    return c->tail;
 }
 
 /* Presents the kept tail to the handler and keeps what it leaves. */
 static void dispatch_tail(wsh_conn_t *c)
 {
-    size_t left = dispatch(c, c->tail.data, c->tail.len);
+    size_t left = dispatch(c, c->tail->data, c->tail->len);
     if (c->is_closed || c->is_closing) {
-        wsh_buf_dispose(&c->tail);
+        tail_drop(c);
         return;
     }
-    wsh_buf_consume(&c->tail, c->tail.len - left);
-    if (c->tail.len == 0)
-        wsh_buf_dispose(&c->tail);
+    wsh_buf_consume(c->tail, c->tail->len - left);
+    if (c->tail->len == 0)
+        tail_drop(c);
 }
 
 static void on_eof(wsh_conn_t *c)
@@ -383,7 +445,7 @@ static void linger_read(wsh_conn_t *c)
         /* Drained and discarded, but only so much: a peer that keeps
          * flooding a closing connection is cut off instead of being read
          * for the whole linger time. */
-        c->linger_bytes += (size_t)n;
+        c->linger_bytes = (uint32_t)(c->linger_bytes + (size_t)n); /* < 2^24: closed past 256 KiB */
         if (c->linger_bytes > MAX_LINGER_BYTES)
             wsh_conn_close(c);
         return;
@@ -408,13 +470,13 @@ static void do_read(wsh_conn_t *c)
     }
     uint8_t *buf;
     size_t cap;
-    bool into_tail = c->tail.len > 0;
+    bool into_tail = tail_len(c) > 0;
     if (into_tail) {
-        if (wsh_buf_reserve(&c->tail, TAIL_READ) < 0) {
+        if (wsh_buf_reserve(c->tail, TAIL_READ) < 0) {
             wsh_conn_close(c);
             return;
         }
-        buf = c->tail.data + c->tail.len;
+        buf = c->tail->data + c->tail->len;
         cap = TAIL_READ;
     } else {
         buf = wsh_loop_read_buf(c->net->loop, &cap);
@@ -436,35 +498,61 @@ static void do_read(wsh_conn_t *c)
     }
     WSH_METRIC_ADD(bytes_in, n);
     if (into_tail) {
-        c->tail.len += (size_t)n;
+        c->tail->len += (size_t)n;
         dispatch_tail(c);
         if (c->is_closed || c->is_closing)
             return;
     } else {
         size_t left = dispatch(c, buf, (size_t)n);
-        if (left && wsh_buf_append(&c->tail, buf + (size_t)n - left, left) < 0) {
+        if (left && wsh_buf_append(tail_get(c), buf + (size_t)n - left, left) < 0) {
             wsh_conn_close(c);
             return;
         }
     }
-    if (c->tail.len > MAX_TAIL) {
+    if (tail_len(c) > MAX_TAIL) {
         wsh_log_warn(c->id, "unconsumed input over %u bytes, closing", MAX_TAIL);
         wsh_conn_close(c);
     }
 }
 
-static void on_resume(wsh_defer_t *d)
+static void free_conn(wsh_conn_t *c);
+
+/* Connections with a deferred job, run after this loop iteration by one
+ * net-wide defer (a wsh_defer_t per connection would cost every idle
+ * connection 32 bytes): a closed one is freed, an open one gets its kept
+ * tail presented again. Jobs queued while the batch runs join it. */
+static void run_jobs(wsh_defer_t *d)
 {
-    wsh_conn_t *c = d->data;
-    if (c->is_closed || c->is_closing || c->tail.len == 0)
+    wsh_net_t *net = d->data;
+    for (size_t i = 0; i < net->job_cnt; i++) {
+        wsh_conn_t *c = net->jobs[i];
+        c->is_job_queued = false;
+        if (c->is_closed)
+            free_conn(c);
+        else if (!c->is_closing && tail_len(c) > 0)
+            dispatch_tail(c);
+    }
+    net->job_cnt = 0;
+}
+
+static void queue_job(wsh_conn_t *c)
+{
+    wsh_net_t *net = c->net;
+    if (c->is_job_queued)
         return;
-    dispatch_tail(c);
+    if (net->job_cnt == net->job_cap) {
+        net->job_cap = net->job_cap ? net->job_cap * 2 : 64;
+        net->jobs = wsh_xrealloc(net->jobs, net->job_cap * sizeof *net->jobs);
+    }
+    net->jobs[net->job_cnt++] = c;
+    c->is_job_queued = true;
+    wsh_loop_defer(net->loop, &net->defer, run_jobs, net);
 }
 
 void wsh_conn_resume_input(wsh_conn_t *c)
 {
     if (!c->is_closed)
-        wsh_loop_defer(c->net->loop, &c->resume, on_resume, c);
+        queue_job(c);
 }
 
 static void on_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
@@ -485,15 +573,14 @@ static void on_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
 
 /* ---- close ----------------------------------------------------------- */
 
-static void free_conn(wsh_defer_t *d)
+static void free_conn(wsh_conn_t *c)
 {
-    wsh_conn_t *c = d->data;
     if (c->h && c->h->on_free)
         c->h->on_free(c);
-    wsh_buf_dispose(&c->tail);
-    free(c->out);
+    tail_drop(c);
+    free_ring(c);
     wsh_tls_free(c->tls);
-    free(c);
+    wsh_pool_free(&c->net->conn_pool, c);
 }
 
 void wsh_conn_close(wsh_conn_t *c)
@@ -507,13 +594,13 @@ void wsh_conn_close(wsh_conn_t *c)
     wsh_list_remove(&c->pending_link);
     wsh_list_remove(&c->link);
     wsh_hmap_remove(&c->net->by_id, &c->id_node);
-    wsh_loop_defer_cancel(c->net->loop, &c->resume);
     c->net->conn_cnt--;
     WSH_METRIC_DEC(conns_open);
     if (c->net->on_conn_close)
         c->net->on_conn_close(c);
     drop_queue_from(c, 0);
-    wsh_loop_defer(c->net->loop, &c->defer, free_conn, c);
+    /* Freed after this iteration (a queued resume becomes the free). */
+    queue_job(c);
 }
 
 static void on_linger_timeout(wsh_timer_t *t)
@@ -559,11 +646,8 @@ void wsh_conn_want_flush(wsh_conn_t *c)
 
 void wsh_conn_trim(wsh_conn_t *c)
 {
-    if (c->out_cnt == 0 && c->out) {
-        free(c->out);
-        c->out = NULL;
-        c->out_cap = c->out_head = 0;
-    }
+    if (c->out_cnt == 0)
+        free_ring(c);
 }
 
 void wsh_conn_timer_start(wsh_conn_t *c, uint64_t ms, wsh_timer_cb cb)

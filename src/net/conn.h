@@ -15,6 +15,7 @@
 #include "core/hmap.h"
 #include "core/list.h"
 #include "core/msg.h"
+#include "core/pool.h"
 #include "loop/loop.h"
 
 typedef struct wsh_conn wsh_conn_t;
@@ -56,12 +57,25 @@ struct wsh_net {
     wsh_net_limits_t lim;
     wsh_list_t conns;          /* every open connection */
     wsh_list_t pending;        /* connections with queued output to flush */
+    wsh_conn_t *reading;       /* the connection whose input is being handled, else NULL */
     wsh_hmap_t by_id;          /* open connections by id, for replies that arrive later */
+    wsh_pool_t conn_pool;      /* wsh_conn_t storage: no malloc header per connection */
+    wsh_defer_t defer;         /* runs jobs after the iteration */
+    wsh_conn_t **jobs;         /* connections to free or resume, in order */
+    size_t job_cnt, job_cap;
     size_t conn_cnt;
     void *data;
     /* Called once per connection as wsh_conn_close runs (the fd is closed,
      * the peer address still readable): the owner's per-address counts. */
     void (*on_conn_close)(wsh_conn_t *c);
+};
+
+/* Frames a connection queues without allocating a ring. */
+#define WSH_CONN_OUT_INLINE 2
+
+/* One queued frame (a reference held until it is written). */
+struct wsh_conn_out {
+    wsh_msg_t *msg;
 };
 
 /* A connection. Created by wsh_conn_new, freed by the loop after wsh_conn_close
@@ -77,28 +91,32 @@ struct wsh_conn {
     wsh_list_t link;             /* in net->conns */
     wsh_hnode_t id_node;         /* in net->by_id */
     wsh_list_t pending_link;     /* in net->pending while output waits */
-    struct wsh_conn_out *out;    /* ring of queued frames; NULL when idle */
+    /* Queued frames: out_cap 0 = none, WSH_CONN_OUT_INLINE = the inline
+     * slots (the 101 answer plus `welcome`, or an idle connection's
+     * occasional reply, need no allocation), more = `ring`. */
+    union {
+        struct wsh_conn_out *ring;
+        struct wsh_conn_out inl[WSH_CONN_OUT_INLINE];
+    } out;
     uint32_t out_head, out_cnt, out_cap;
     uint32_t out_off;            /* bytes of the head frame already written */
     size_t out_bytes;            /* unsent bytes in the queue */
-    size_t linger_bytes;         /* input discarded while closing */
-    wsh_buf_t tail;              /* unconsumed input, kept between reads */
-    wsh_defer_t defer;
-    wsh_defer_t resume;          /* re-presents the tail after a handler waited */
+    wsh_buf_t *tail;             /* unconsumed input kept between reads; NULL when none */
     union {                      /* the peer's address, compact (not a 128-byte sockaddr_storage) */
         struct sockaddr sa;
         struct sockaddr_in in;
         struct sockaddr_in6 in6;
     } peer;
-    bool is_closed;              /* wsh_conn_close ran; waiting to be freed */
-    bool is_closing;             /* flushing then lingering before close */
-    bool is_write_armed;         /* EPOLLOUT armed after a partial write */
-    bool is_shut_wr;
-    bool is_peer_eof;            /* EOF seen while closing with output left */
-};
-
-struct wsh_conn_out {
-    wsh_msg_t *msg;
+    /* One 32-bit word: every idle connection pays for each byte of this
+     * struct. The linger count stops at MAX_LINGER_BYTES plus one read, far
+     * below 2^24. */
+    uint32_t linger_bytes : 24;  /* input discarded while closing */
+    uint32_t is_closed : 1;      /* wsh_conn_close ran; waiting to be freed */
+    uint32_t is_closing : 1;     /* flushing then lingering before close */
+    uint32_t is_write_armed : 1; /* EPOLLOUT armed after a partial write */
+    uint32_t is_shut_wr : 1;
+    uint32_t is_peer_eof : 1;    /* EOF seen while closing with output left */
+    uint32_t is_job_queued : 1;  /* in net->jobs (resume or free after this iteration) */
 };
 
 wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data);
@@ -163,6 +181,13 @@ void wsh_conn_timer_stop(wsh_conn_t *c);
 
 /* Copies the peer's address out (family 0 when unknown). */
 void wsh_conn_peer(const wsh_conn_t *c, struct sockaddr_storage *out);
+
+/* The i-th queued frame, 0 being the next to write (i < out_cnt). */
+static inline wsh_msg_t *wsh_conn_queued(const wsh_conn_t *c, uint32_t i)
+{
+    const struct wsh_conn_out *q = c->out_cap == WSH_CONN_OUT_INLINE ? c->out.inl : c->out.ring;
+    return q[(c->out_head + i) % c->out_cap].msg;
+}
 
 static inline wsh_loop_t *wsh_conn_loop(const wsh_conn_t *c) { return c->net->loop; }
 static inline bool wsh_conn_is_open(const wsh_conn_t *c) { return !c->is_closed && !c->is_closing; }

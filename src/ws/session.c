@@ -19,14 +19,43 @@ void wsh_session_init(wsh_session_t *s, const wsh_session_limits_t *lim, const w
     wsh_frame_parser_init(&s->fp, lim->max_message);
     s->cb = cb;
     s->ud = ud;
-    s->lim = *lim;
-    wsh_buf_init(&s->msg);
+    s->max_fragments = lim->max_fragments;
     s->utf8_state = WSH_UTF8_ACCEPT;
+}
+
+/* The message buffer lives behind a pointer, allocated while a message is
+ * assembled from several reads or fragments and freed when it completes. */
+static size_t msg_len(const wsh_session_t *s)
+{
+    return s->msg ? s->msg->len : 0;
+}
+
+static wsh_buf_t *msg_get(wsh_session_t *s)
+{
+    if (!s->msg) {
+        s->msg = wsh_xmalloc(sizeof *s->msg);
+        wsh_buf_init(s->msg);
+    }
+    return s->msg;
+}
+
+static void msg_drop(wsh_session_t *s)
+{
+    if (s->msg) {
+        wsh_buf_dispose(s->msg);
+        free(s->msg);
+        s->msg = NULL;
+    }
+}
+
+void wsh_session_set_max_message(wsh_session_t *s, uint64_t max_message)
+{
+    s->fp.max_payload = max_message;
 }
 
 void wsh_session_dispose(wsh_session_t *s)
 {
-    wsh_buf_dispose(&s->msg);
+    msg_drop(s);
     free(s->ctrl);
     s->ctrl = NULL;
 }
@@ -57,7 +86,7 @@ static void reset_message(wsh_session_t *s)
     s->direct_start = NULL;
     s->fragments = 0;
     s->utf8_state = WSH_UTF8_ACCEPT;
-    wsh_buf_dispose(&s->msg);
+    msg_drop(s);
 }
 
 /* Makes room for a whole frame at once, so its payload chunks append without
@@ -68,7 +97,7 @@ static int reserve_frame(wsh_session_t *s, uint64_t len)
         return 0;
     if (len > SIZE_MAX)
         return WSH_ENOMEM;
-    return wsh_buf_reserve(&s->msg, (size_t)len);
+    return wsh_buf_reserve(msg_get(s), (size_t)len);
 }
 
 /* rest/rest_len: the input that follows the header in this feed call. */
@@ -97,13 +126,13 @@ static int on_header(wsh_session_t *s, const wsh_frame_ev_t *ev, uint8_t *rest, 
         /* RFC 7692 §6.1: only a message's first frame carries RSV1. */
         if (ev->rsv)
             return WSH_EPROTO;
-        if (s->lim.max_fragments && s->fragments >= s->lim.max_fragments)
+        if (s->max_fragments && s->fragments >= s->max_fragments)
             return WSH_EPOLICY;
         s->fragments++;
         /* The cap holds for what is assembled plus what this frame declares,
          * so an oversized message fails before its bytes are buffered.
          * msg.len never exceeds max_message, so the subtraction is safe. */
-        if (ev->payload_len > s->lim.max_message - s->msg.len)
+        if (ev->payload_len > s->fp.max_payload - msg_len(s))
             return WSH_ETOOBIG;
         return reserve_frame(s, ev->payload_len);
     }
@@ -116,7 +145,7 @@ static int on_header(wsh_session_t *s, const wsh_frame_ev_t *ev, uint8_t *rest, 
     s->msg_rsv = ev->rsv;
     s->fragments = 1;
     s->utf8_state = WSH_UTF8_ACCEPT;
-    if (ev->payload_len > s->lim.max_message)
+    if (ev->payload_len > s->fp.max_payload)
         return WSH_ETOOBIG;
     /* The common case: a whole message in one frame, all of it in this read.
      * It is delivered where it lies, without a copy or an allocation. */
@@ -143,7 +172,7 @@ static int on_payload(wsh_session_t *s, const uint8_t *data, size_t len)
     if (s->direct)
         return 0;
     /* Room for the whole frame was reserved at its header. */
-    return wsh_buf_append(&s->msg, data, len);
+    return wsh_buf_append(msg_get(s), data, len);
 }
 
 static int on_close_frame(wsh_session_t *s)
@@ -211,8 +240,8 @@ static int on_end(wsh_session_t *s)
         /* An empty fragmented message never allocated; still hand out a
          * valid pointer. */
         static uint8_t empty[1];
-        data = s->msg.data ? s->msg.data : empty;
-        len = s->msg.len;
+        data = s->msg && s->msg->data ? s->msg->data : empty;
+        len = msg_len(s);
     }
     int rc = 0;
     /* §5.5.1 / §7.1.4: after our close, data is read but not acted on. */

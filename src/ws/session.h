@@ -47,12 +47,18 @@ typedef struct wsh_session_limits {
  * is allocated only while a fragmented message is being assembled and is freed
  * when the message completes, so an idle session holds no heap memory. */
 typedef struct wsh_session {
-    wsh_frame_parser_t fp;
+    wsh_frame_parser_t fp;  /* fp.max_payload doubles as the message cap (lim->max_message) */
     const wsh_session_cb_t *cb;
     void *ud;
-    wsh_session_limits_t lim;
-    wsh_buf_t msg;          /* fragments of the message in progress */
+    wsh_buf_t *msg;         /* the message in progress; NULL unless one is being assembled */
     uint8_t *ctrl;          /* control payload being collected; allocated for the frame only */
+    uint8_t *direct_start;  /* start of that payload in the caller's buffer */
+    uint32_t max_fragments; /* lim->max_fragments */
+    uint32_t utf8_state;
+    uint32_t fragments;
+    int error;              /* the first error feed returned (sticky), else 0 */
+    /* The byte-sized fields together at the end: the struct is embedded in
+     * every WebSocket connection, so padding costs per connection. */
     uint8_t ctrl_len;
     uint8_t frame_op;       /* opcode of the frame being parsed */
     bool frame_fin;
@@ -60,20 +66,21 @@ typedef struct wsh_session {
     uint8_t msg_rsv;        /* RSV bits of the message's first frame (0x4: compressed,
                              * RFC 7692); readable from on_message through ud */
     bool direct;            /* current frame is a whole message delivered from the input in place */
-    uint8_t *direct_start;  /* start of that payload in the caller's buffer */
-    uint32_t utf8_state;
-    uint32_t fragments;
     bool is_closed_recv;    /* a close frame arrived: ignore everything after */
     bool is_close_sent;     /* we sent close: drop data messages, send no pongs */
-    int error;              /* the first error feed returned (sticky), else 0 */
 } wsh_session_t;
 
-/* lim is copied; cb must outlive the session; any callback may be NULL. The
+/* lim's values are copied; cb must outlive the session; any callback may be NULL. The
  * frame parser starts server-side (masked frames, no RSV bits): the owner sets
  * s->fp.allowed_rsv after negotiating an extension. RSV bits are refused on
  * control and continuation frames whatever is negotiated (RFC 7692 §6). */
 void wsh_session_init(wsh_session_t *s, const wsh_session_limits_t *lim, const wsh_session_cb_t *cb,
                       void *ud);
+/* Changes the message cap (and so the frame cap) for what arrives next,
+ * e.g. a small cap until the connection has authenticated. */
+void wsh_session_set_max_message(wsh_session_t *s, uint64_t max_message);
+static inline uint64_t wsh_session_max_message(const wsh_session_t *s) { return s->fp.max_payload; }
+
 /* Frees the message buffer. */
 void wsh_session_dispose(wsh_session_t *s);
 

@@ -31,9 +31,9 @@ static const wsh_session_cb_t session_cb = {
 
 static void on_heartbeat(wsh_timer_t *t);
 
-wsh_ws_t *wsh_ws_start(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_app_t *app, void *app_data)
+static wsh_ws_t *start(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_app_t *app, wsh_ws_t *ws,
+                       void *app_data)
 {
-    wsh_ws_t *ws = wsh_xcalloc(1, sizeof *ws);
     ws->conn = c;
     ws->opts = opts;
     ws->app = app;
@@ -48,9 +48,20 @@ wsh_ws_t *wsh_ws_start(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_ap
     return ws;
 }
 
+wsh_ws_t *wsh_ws_start(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_app_t *app, void *app_data)
+{
+    return start(c, opts, app, wsh_xcalloc(1, sizeof(wsh_ws_t)), app_data);
+}
+
+wsh_ws_t *wsh_ws_start_in(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_app_t *app, void *mem)
+{
+    wsh_ws_t *ws = mem;
+    return start(c, opts, app, ws, ws + 1);
+}
+
 int wsh_ws_send(wsh_ws_t *ws, wsh_msg_t *frame)
 {
-    if (ws->is_close_sent)
+    if (ws->session.is_close_sent)
         return 0;
     int rc = wsh_conn_send(ws->conn, frame);
     if (rc == WSH_ESLOW)
@@ -72,7 +83,6 @@ static void send_close(wsh_ws_t *ws, uint16_t code, const char *reason)
     wsh_msg_t *m = wsh_frame_build_close(code, reason);
     wsh_conn_send_force(ws->conn, m);
     wsh_msg_unref(m);
-    ws->is_close_sent = true;
     wsh_session_mark_close_sent(&ws->session);
 }
 
@@ -85,7 +95,7 @@ static void on_close_timeout(wsh_timer_t *t)
 
 void wsh_ws_close(wsh_ws_t *ws, uint16_t code, const char *reason)
 {
-    if (ws->is_close_sent || !wsh_conn_is_open(ws->conn))
+    if (ws->session.is_close_sent || !wsh_conn_is_open(ws->conn))
         return;
     wsh_log_debug(ws->conn->id, "ws closing code=%u", code);
     send_close(ws, code, reason);
@@ -106,7 +116,7 @@ void wsh_ws_fail(wsh_ws_t *ws, int err, const char *reason)
         WSH_METRIC_INC(slow_closes);
         wsh_conn_discard_queue(c);
     }
-    if (!ws->is_close_sent)
+    if (!ws->session.is_close_sent)
         send_close(ws, code, reason);
     wsh_conn_close_after_flush(c);
 }
@@ -175,7 +185,7 @@ static void s_on_close(void *ud, uint16_t code, const uint8_t *reason, size_t re
     wsh_log_debug(ws->conn->id, "ws close received code=%u", code);
     /* RFC 6455 §5.5.1: answer with a close frame echoing the status code; as
      * the server we then close the TCP connection first (§7.1.1). */
-    if (!ws->is_close_sent)
+    if (!ws->session.is_close_sent)
         send_close(ws, code, "");
     wsh_conn_close_after_flush(ws->conn);
 }
@@ -191,5 +201,8 @@ static void on_free(wsh_conn_t *c)
     if (ws->app->on_close)
         ws->app->on_close(ws);
     wsh_session_dispose(&ws->session);
-    free(ws);
+    if (ws->app->release)
+        ws->app->release(ws);
+    else
+        free(ws);
 }

@@ -23,6 +23,9 @@ typedef struct wsh_ws_app {
     /* The connection is gone and ws is freed right after: release the app's
      * state. Runs after the loop iteration that closed it, never inside a send. */
     void (*on_close)(wsh_ws_t *ws);
+    /* Frees the memory handed to wsh_ws_start_in; runs last, after on_close.
+     * NULL for connections started with wsh_ws_start. */
+    void (*release)(wsh_ws_t *ws);
 } wsh_ws_app_t;
 
 /* Shared, read-only options (from the config). */
@@ -42,13 +45,21 @@ struct wsh_ws {
     const wsh_ws_app_t *app;
     void *app_data;
     uint64_t last_recv_ms;
-    bool is_close_sent;
-    wsh_bucket_t ctrl_bucket;  /* pings received (opts->ctrl_rate); fits in the padding after the bool */
+    /* Whether our close frame went out is session.is_close_sent (one flag,
+     * not two: this struct is part of every connection's cost). */
+    wsh_bucket_t ctrl_bucket;  /* pings received (opts->ctrl_rate) */
 };
 
 /* Takes over c (already answered with 101) as a WebSocket. Returns the new
  * state; app->on_close will run exactly once when the connection ends. */
 wsh_ws_t *wsh_ws_start(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_app_t *app, void *app_data);
+
+/* Like wsh_ws_start, but in memory the application provides (zeroed, at
+ * least sizeof(wsh_ws_t) plus its own state, which starts at ws->app_data =
+ * ws + 1, aligned for pointers and 64-bit integers): one block per
+ * connection, which the application may take from a pool. app->release
+ * frees it when the connection ends. */
+wsh_ws_t *wsh_ws_start_in(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_app_t *app, void *mem);
 
 /* Queues a complete frame (a reference is taken). When the out-queue is over
  * its cap the connection is closed with 4008 and WSH_ESLOW returned. Frames

@@ -329,6 +329,7 @@ typedef struct hubfx {
 
 static void hubfx_init(hubfx_t *f, wsh_loop_t *loop)
 {
+    memset(&f->opts, 0, sizeof f->opts); /* options added later default to off */
     f->opts.heartbeat_s = 25;
     f->opts.max_subscriptions = 1024;
     f->history = wsh_history_new(false);
@@ -375,7 +376,7 @@ static void test_fanout_publish_without_subscribers_still_assigns_offsets(void *
 /* --- delivery on a real loop ------------------------------------------------------ */
 
 typedef struct sub {
-    wsh_client_t cl;
+    wsh_client_t *cl;  /* a pointer: wsh_client_t ends in a flexible id */
     wsh_conn_t *conn;
     int peer;          /* the subscriber's end of the socketpair */
     wsh_buf_t got;     /* bytes read from peer */
@@ -430,7 +431,9 @@ static int app_on_message(wsh_ws_t *ws, uint8_t opcode, uint8_t *data, size_t le
 static void app_on_close(wsh_ws_t *ws)
 {
     sub_t *s = ws->app_data;
-    wsh_channel_unsubscribe_all(s->cl.hub, &s->cl);
+    wsh_channel_unsubscribe_all(s->cl->hub, s->cl);
+    free(s->cl);
+    s->cl = NULL;
     s->is_gone = true;
 }
 
@@ -455,10 +458,12 @@ static void sub_open(netfx_t *f, sub_t *s, const char *channel)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     s->peer = sv[1];
     s->conn = wsh_conn_new(f->net, sv[0], NULL, &null_handler, NULL);
-    s->cl.hub = f->h.hub;
-    wsh_list_init(&s->cl.subs);
-    s->cl.ws = wsh_ws_start(s->conn, &f->ws_opts, &test_app, s);
-    assert_int_equal(wsh_channel_subscribe(f->h.hub, &s->cl, channel, strlen(channel)), 0);
+    s->cl = calloc(1, sizeof *s->cl + 1);
+    assert_non_null(s->cl);
+    s->cl->hub = f->h.hub;
+    wsh_list_init(&s->cl->subs);
+    s->cl->ws = wsh_ws_start(s->conn, &f->ws_opts, &test_app, s);
+    assert_int_equal(wsh_channel_subscribe(f->h.hub, s->cl, channel, strlen(channel)), 0);
 }
 
 /* Reads what the peer has without blocking. */
@@ -524,7 +529,7 @@ static void netfx_finish(netfx_t *f, sub_t *subs, size_t cnt)
 static wsh_msg_t *queued_head(const wsh_conn_t *c)
 {
     assert_true(c->out_cnt > 0);
-    return c->out[c->out_head].msg;
+    return wsh_conn_queued(c, 0);
 }
 
 static void test_fanout_publish_queues_one_shared_frame_to_every_subscriber(void **state)

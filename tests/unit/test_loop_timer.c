@@ -36,7 +36,7 @@ static void assert_heap_ok(const wsh_timer_heap_t *h)
         assert_int_equal(t->heap_idx, i + 1);
         if (i > 0) {
             const wsh_timer_t *p = h->items[(i - 1) / 2];
-            assert_true(p->due_ms < t->due_ms || (p->due_ms == t->due_ms && p->seq < t->seq));
+            assert_true(p->due_ms < t->due_ms || (p->due_ms == t->due_ms && wsh_timer_seq_before(p->seq, t->seq)));
         }
     }
 }
@@ -103,6 +103,29 @@ static void test_timer_equal_deadlines_fire_in_arming_order(void **state)
         wsh_timer_init(&t[order[i]], on_record, (void *)(intptr_t)order[i]);
         wsh_timer_heap_arm(&h, &t[order[i]], 7);
     }
+    assert_heap_ok(&h);
+    assert_int_equal(wsh_timer_heap_run(&h, 7), N);
+    assert_memory_equal(fired, order, sizeof(order));
+    wsh_timer_heap_dispose(&h);
+}
+
+/* seq is 32 bits: arming order must still decide ties when it wraps. */
+static void test_timer_equal_deadlines_stay_fifo_across_seq_wraparound(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    wsh_timer_heap_t h;
+    wsh_timer_t t[N];
+    wsh_timer_heap_init(&h);
+    h.next_seq = UINT32_MAX - 3; /* the 5th arming wraps to 0 */
+    reset_fired();
+    int order[N];
+    for (int i = 0; i < N; i++) {
+        order[i] = N - 1 - i;
+        wsh_timer_init(&t[order[i]], on_record, (void *)(intptr_t)order[i]);
+        wsh_timer_heap_arm(&h, &t[order[i]], 7);
+    }
+    assert_true(t[order[N - 1]].seq < t[order[0]].seq); /* it did wrap */
     assert_heap_ok(&h);
     assert_int_equal(wsh_timer_heap_run(&h, 7), N);
     assert_memory_equal(fired, order, sizeof(order));
@@ -423,7 +446,7 @@ static void test_timer_random_arm_disarm_keeps_heap_invariant(void **state)
             assert_int_equal(wsh_timer_heap_run(&h, now), want);
             for (size_t i = 1; i < fired_cnt; i++) {
                 const wsh_timer_t *p = &pool[fired[i - 1]], *c = &pool[fired[i]];
-                assert_true(p->due_ms < c->due_ms || (p->due_ms == c->due_ms && p->seq < c->seq));
+                assert_true(p->due_ms < c->due_ms || (p->due_ms == c->due_ms && wsh_timer_seq_before(p->seq, c->seq)));
             }
         }
         assert_heap_ok(&h);
@@ -448,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_timer_fires_in_deadline_order),
         cmocka_unit_test(test_timer_run_fires_only_due_timers),
         cmocka_unit_test(test_timer_equal_deadlines_fire_in_arming_order),
+        cmocka_unit_test(test_timer_equal_deadlines_stay_fifo_across_seq_wraparound),
         cmocka_unit_test(test_timer_rearm_goes_behind_equal_deadlines),
         cmocka_unit_test(test_timer_rearm_moves_later_and_earlier),
         cmocka_unit_test(test_timer_disarm_unarmed_is_harmless),

@@ -330,7 +330,7 @@ static void test_conn_delivers_read_bytes_to_the_handler(void **state)
     RUN_UNTIL(f.loop, p.got.len == 5);
     assert_memory_equal(p.got.data, "hello", 5);
     assert_int_equal(p.data_calls, 1);
-    assert_int_equal(c->tail.len, 0);
+    assert_null(c->tail);
     wsh_conn_close(c);
     close(sv[1]);
     probe_dispose(&p);
@@ -350,7 +350,8 @@ static void test_conn_keeps_unconsumed_tail_and_presents_it_with_the_next_read(v
     write_all(sv[1], "ab", 2);
     RUN_UNTIL(f.loop, p.data_calls == 1);
     assert_int_equal(p.got.len, 0);
-    assert_int_equal(c->tail.len, 2);
+    assert_non_null(c->tail);
+    assert_int_equal(c->tail->len, 2);
     write_all(sv[1], "c\nd", 3);
     RUN_UNTIL(f.loop, p.got.len == 4);
     /* The tail, then the new bytes; the unconsumed rest is offered again at
@@ -358,13 +359,13 @@ static void test_conn_keeps_unconsumed_tail_and_presents_it_with_the_next_read(v
     assert_int_equal(p.data_calls, 3);
     assert_string_equal(p.seen[1], "abc\nd");
     assert_string_equal(p.seen[2], "d");
-    assert_int_equal(c->tail.len, 1);
+    assert_non_null(c->tail);
+    assert_int_equal(c->tail->len, 1);
     write_all(sv[1], "e\n", 2);
     RUN_UNTIL(f.loop, p.got.len == 7);
     assert_int_equal(p.data_calls, 4);
     assert_string_equal(p.seen[3], "de\n");
-    assert_int_equal(c->tail.len, 0);
-    assert_null(c->tail.data); /* an empty tail holds no memory */
+    assert_null(c->tail); /* an empty tail holds no memory */
     assert_int_equal(p.got.len, 7);
     assert_memory_equal(p.got.data, "abc\nde\n", 7);
     wsh_conn_close(c);
@@ -392,7 +393,7 @@ static void test_conn_presents_the_rest_again_while_the_handler_makes_progress(v
         assert_string_equal(p.seen[i], &"abcdef"[i]);
     }
     assert_memory_equal(p.got.data, "abcdef", 6);
-    assert_int_equal(c->tail.len, 0);
+    assert_null(c->tail);
     wsh_conn_close(c);
     close(sv[1]);
     probe_dispose(&p);
@@ -530,7 +531,8 @@ static void test_conn_input_stays_valid_in_on_data_after_close_after_flush(void 
     wsh_conn_t *c = wsh_conn_new(f.net, sv[0], NULL, &full_handler, &p);
     write_all(sv[1], "partial request ", 16);
     RUN_UNTIL(f.loop, p.data_calls == 1);
-    assert_int_equal(c->tail.len, 16);
+    assert_non_null(c->tail);
+    assert_int_equal(c->tail->len, 16);
     p.mode = EAT_CLOSE_AFTER_FLUSH;
     write_all(sv[1], "rest\n", 5);
     RUN_UNTIL(f.loop, p.data_calls == 2);
@@ -581,6 +583,49 @@ static void test_conn_eof_without_on_eof_closes(void **state)
 
 /* ---- output ---- */
 
+/* An idle connection's occasional replies sit in the inline slots (no
+ * allocation); a third frame before the flush moves them into a ring, in
+ * order, and the bytes still go out in queue order. */
+static void test_conn_queues_two_frames_inline_and_grows_to_a_ring_in_order(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_init(&f, 1 << 20, 1 << 20, 1000);
+    int sv[2];
+    make_unix_pair(sv);
+    probe_t p;
+    probe_init(&p, EAT_ALL);
+    wsh_conn_t *c = wsh_conn_new(f.net, sv[0], NULL, &full_handler, &p);
+    assert_int_equal(wsh_conn_send_copy(c, "a", 1), 0);
+    assert_int_equal(wsh_conn_send_copy(c, "b", 1), 0);
+    assert_int_equal(c->out_cap, WSH_CONN_OUT_INLINE);
+    assert_memory_equal(wsh_conn_queued(c, 0)->data, "a", 1);
+    assert_memory_equal(wsh_conn_queued(c, 1)->data, "b", 1);
+    char buf[64];
+    wsh_loop_run_once(f.loop, 0);
+    assert_int_equal(read_now(sv[1], buf, sizeof buf), 2);
+    assert_memory_equal(buf, "ab", 2);
+    assert_int_equal(c->out_cap, WSH_CONN_OUT_INLINE); /* nothing was allocated */
+    /* The inline slots wrap around like a ring. */
+    assert_int_equal(wsh_conn_send_copy(c, "c", 1), 0);
+    wsh_loop_run_once(f.loop, 0);
+    assert_int_equal(read_now(sv[1], buf, sizeof buf), 1);
+    assert_int_equal(wsh_conn_send_copy(c, "d", 1), 0);
+    assert_int_equal(wsh_conn_send_copy(c, "e", 1), 0);
+    assert_int_equal(wsh_conn_send_copy(c, "f", 1), 0);
+    assert_int_equal(c->out_cap, 2 * WSH_CONN_OUT_INLINE);
+    assert_int_equal(c->out_cnt, 3);
+    assert_memory_equal(wsh_conn_queued(c, 0)->data, "d", 1);
+    assert_memory_equal(wsh_conn_queued(c, 2)->data, "f", 1);
+    wsh_loop_run_once(f.loop, 0);
+    assert_int_equal(read_now(sv[1], buf, sizeof buf), 3);
+    assert_memory_equal(buf, "def", 3);
+    wsh_conn_close(c);
+    close(sv[1]);
+    probe_dispose(&p);
+    fx_finish(&f);
+}
+
 static void test_conn_writes_nothing_until_the_loop_flushes_before_sleep(void **state)
 {
     (void)state;
@@ -603,9 +648,11 @@ static void test_conn_writes_nothing_until_the_loop_flushes_before_sleep(void **
     assert_memory_equal(buf, "one,two,three", 13);
     assert_int_equal(c->out_cnt, 0);
     assert_int_equal(c->out_bytes, 0);
-    assert_non_null(c->out); /* a busy connection keeps its ring between bursts */
+    assert_int_equal(c->out_cap, 4); /* a busy connection keeps its ring between bursts */
+    assert_non_null(c->out.ring);
     wsh_conn_trim(c);
-    assert_null(c->out); /* ...and gives it back when trimmed while idle */
+    assert_int_equal(c->out_cap, 0); /* ...and gives it back when trimmed while idle */
+    assert_null(c->out.ring);
     assert_false(c->is_write_armed);
     wsh_conn_close(c);
     close(sv[1]);
@@ -812,7 +859,7 @@ static void test_conn_drains_4MiB_through_a_small_sndbuf_rearming_epollout(void 
     assert_int_equal(c->out_bytes, 0);
     assert_int_equal(c->out_off, 0);
     wsh_conn_trim(c);
-    assert_null(c->out);
+    assert_int_equal(c->out_cap, 0);
     assert_int_equal(m->refcnt, 1);
     wsh_msg_unref(m);
     wsh_conn_close(c);
@@ -1313,6 +1360,7 @@ int main(void)
         cmocka_unit_test(test_conn_input_stays_valid_in_on_data_after_close_after_flush),
         cmocka_unit_test(test_conn_eof_calls_on_eof_once),
         cmocka_unit_test(test_conn_eof_without_on_eof_closes),
+        cmocka_unit_test(test_conn_queues_two_frames_inline_and_grows_to_a_ring_in_order),
         cmocka_unit_test(test_conn_writes_nothing_until_the_loop_flushes_before_sleep),
         cmocka_unit_test(test_conn_flushes_many_frames_in_order_in_one_iteration),
         cmocka_unit_test(test_conn_send_holds_its_own_reference_until_written),

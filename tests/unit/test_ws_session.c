@@ -16,6 +16,10 @@
 #include "core/err.h"
 #include "ws/session.h"
 
+/* The session's message buffer, allocated only while a message is assembled. */
+#define MSG_DATA(s) ((s).msg ? (s).msg->data : NULL)
+#define MSG_LEN(s) ((s).msg ? (s).msg->len : 0)
+
 static const uint8_t KEY[4] = {0x37, 0xfa, 0x21, 0x3d};
 
 #define B0(fin, rsv, op) ((uint8_t)(((fin) ? 0x80 : 0) | ((rsv) << 4) | (op)))
@@ -247,7 +251,7 @@ static void run_once(const wsh_session_limits_t *lim, const uint8_t *in, size_t 
     o->rc = feed_chunks(&s, &o->r, in, n, cuts, ncuts, close_sent_at);
     o->r.s = NULL;
     /* Between messages, or after any error, no buffer may be held. */
-    o->msg_buffer_freed = s.msg.data == NULL;
+    o->msg_buffer_freed = MSG_DATA(s) == NULL;
     wsh_session_dispose(&s);
 }
 
@@ -331,7 +335,7 @@ static void test_session_rfc6455_masked_hello_is_delivered_in_place_without_allo
     assert_int_equal(r.last_len, 5);
     assert_memory_equal(r.last, "Hello", 5);
     assert_true(r.last_was_in_input);
-    assert_null(s.msg.data);
+    assert_null(MSG_DATA(s));
     wsh_session_dispose(&s);
     rec_free(&r);
 }
@@ -365,12 +369,12 @@ static void test_session_unfragmented_message_split_across_feeds_is_copied_then_
     wsh_session_init(&s, &LIM, &CB, &r);
     assert_int_equal(wsh_session_feed(&s, v, 8), 0);
     assert_int_equal(r.nmsg, 0);
-    assert_non_null(s.msg.data); /* the partial payload is held */
+    assert_non_null(MSG_DATA(s)); /* the partial payload is held */
     assert_int_equal(wsh_session_feed(&s, v + 8, 3), 0);
     assert_int_equal(r.nmsg, 1);
     assert_memory_equal(r.last, "Hello", 5);
     assert_false(r.last_was_in_input);
-    assert_null(s.msg.data);
+    assert_null(MSG_DATA(s));
     wsh_session_dispose(&s);
     rec_free(&r);
 }
@@ -712,9 +716,10 @@ static void test_session_reserves_declared_frame_length_up_front(void **state)
     uint8_t hdr[16];
     size_t n = put_header(hdr, B0(0, 0, WSH_OP_BINARY), 5000);
     assert_int_equal(wsh_session_feed(&s, hdr, n), 0);
-    assert_non_null(s.msg.data);
-    assert_true(s.msg.cap >= 5000);
-    assert_int_equal(s.msg.len, 0);
+    assert_non_null(MSG_DATA(s));
+    assert_non_null(s.msg);
+    assert_true(s.msg->cap >= 5000);
+    assert_int_equal(MSG_LEN(s), 0);
     /* Payload chunks then append without further allocation. */
     uint8_t *payload = malloc(5000 + 14);
     uint8_t *full = malloc(5000 + 14);
@@ -722,22 +727,22 @@ static void test_session_reserves_declared_frame_length_up_front(void **state)
     assert_non_null(full);
     memset(payload, 'r', 5000);
     size_t fn = put_frame(full, B0(0, 0, WSH_OP_BINARY), payload, 5000);
-    uint8_t *before = s.msg.data;
+    uint8_t *before = MSG_DATA(s);
     wsh_alloc_fail_nth(1);
     int rc = 0;
     for (size_t off = n; off < fn && rc == 0; off += 700)
         rc = wsh_session_feed(&s, full + off, fn - off < 700 ? fn - off : 700);
     wsh_alloc_fail_nth(0);
     assert_int_equal(rc, 0);
-    assert_ptr_equal(s.msg.data, before);
-    assert_int_equal(s.msg.len, 5000);
+    assert_ptr_equal(MSG_DATA(s), before);
+    assert_int_equal(MSG_LEN(s), 5000);
     /* A continuation's header reserves its declared length as well. */
     n = put_header(hdr, B0(1, 0, WSH_OP_CONT), 20000);
     assert_int_equal(wsh_session_feed(&s, hdr, n), 0);
-    assert_true(s.msg.cap >= 25000);
-    assert_int_equal(s.msg.len, 5000);
+    assert_true(s.msg->cap >= 25000);
+    assert_int_equal(MSG_LEN(s), 5000);
     wsh_session_dispose(&s);
-    assert_null(s.msg.data);
+    assert_null(MSG_DATA(s));
     free(payload);
     free(full);
     rec_free(&r);
@@ -781,7 +786,7 @@ static void check_fail_fast(const vbuf_t *v, size_t bad_at)
             assert_int_equal(wsh_session_feed(&s, a + cut, v->n - cut), WSH_EUTF8);
         }
         assert_int_equal(r.nmsg, 0);
-        assert_null(s.msg.data);
+        assert_null(MSG_DATA(s));
         wsh_session_dispose(&s);
         free(a);
         rec_free(&r);
@@ -919,7 +924,7 @@ static void test_session_rejects_rsv_on_continuation_and_control_frames(void **s
         s.fp.allowed_rsv = 0x4;
         assert_int_equal(feed_chunks(&s, &r, vs[i]->d, vs[i]->n, NULL, 0, SIZE_MAX), WSH_EPROTO);
         assert_int_equal(r.nlog, 0);
-        assert_null(s.msg.data);
+        assert_null(MSG_DATA(s));
         wsh_session_dispose(&s);
         rec_free(&r);
     }
@@ -1110,7 +1115,7 @@ static void test_session_returns_on_message_error(void **state)
         int rc = feed_chunks(&s, &r, v.d + starts[skip], v.n - starts[skip], NULL, 0, SIZE_MAX);
         assert_int_equal(rc, WSH_EUNSUPPORTED);
         assert_int_equal(r.nmsg, 1); /* stopped at the first message */
-        assert_null(s.msg.data);
+        assert_null(MSG_DATA(s));
         wsh_session_dispose(&s);
         rec_free(&r);
     }
@@ -1160,7 +1165,7 @@ static void test_session_fragment_buffer_allocation_failure_is_enomem_without_le
         wsh_alloc_fail_nth(nth);
         int rc = feed_chunks(&s, &r, v.d, v.n, NULL, 0, SIZE_MAX);
         wsh_alloc_fail_nth(0);
-        assert_null(s.msg.data);
+        assert_null(MSG_DATA(s));
         wsh_session_dispose(&s);
         rec_free(&r);
         if (rc == 0) {
@@ -1232,7 +1237,7 @@ static void test_session_error_is_sticky(void **state)
     assert_int_equal(wsh_session_feed(&s, v.d + 8, v.n - 8), WSH_EUTF8);
     assert_int_equal(wsh_session_feed(&s, w.d, w.n), WSH_EUTF8);
     assert_int_equal(r.nlog, 0);
-    assert_null(s.msg.data);
+    assert_null(MSG_DATA(s));
     wsh_session_dispose(&s);
     rec_free(&r);
     vb_free(&v);
@@ -1245,13 +1250,13 @@ static void test_session_idle_session_holds_no_heap(void **state)
     rec_t r = {0};
     wsh_session_t s;
     wsh_session_init(&s, &LIM, &CB, &r);
-    assert_null(s.msg.data);
+    assert_null(MSG_DATA(s));
     uint8_t v[32];
     size_t n = put_frame(v, B0(0, 0, WSH_OP_TEXT), "ab", 2);
     n += put_frame(v + n, B0(1, 0, WSH_OP_CONT), "c", 1);
     assert_int_equal(wsh_session_feed(&s, v, n), 0);
     assert_int_equal(r.nmsg, 1);
-    assert_null(s.msg.data); /* freed when the message completed */
+    assert_null(MSG_DATA(s)); /* freed when the message completed */
     assert_int_equal(s.msg_op, 0);
     assert_true(wsh_frame_parser_is_idle(&s.fp));
     wsh_session_dispose(&s);
