@@ -92,8 +92,9 @@ int wsh_cli_sub(const wsh_cli_opts_t *o)
         wsh_cli_error("%s: %s", o->url, wshub_strerror(rc));
         return rc == WSHUB_EURL ? WSH_CLI_EUSAGE : WSH_CLI_ECONNECT;
     }
+    wshub_sub_options_t so = {.has_since = o->has_since, .since = o->since, .history = o->history};
     for (int i = 0; i < o->argc; i++) {
-        rc = wshub_subscribe(c, o->argv[i], o->has_since ? o->since : 0, NULL, o->history);
+        rc = wshub_subscribe(c, o->argv[i], &so);
         if (rc != 0) {
             wsh_cli_error("cannot subscribe to \"%s\": %s", o->argv[i], wshub_strerror(rc));
             wshub_client_free(c);

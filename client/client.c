@@ -402,9 +402,12 @@ static void remove_sub(wshub_client_t *c, sub_t *gone)
     }
 }
 
-int wshub_subscribe(wshub_client_t *c, const char *channel, uint64_t since, const char *epoch, unsigned history)
+int wshub_subscribe(wshub_client_t *c, const char *channel, const wshub_sub_options_t *so)
 {
-    if (!c || !channel || !wsh_sf_channel_ok(channel) || (epoch && strlen(epoch) >= 40))
+    static const wshub_sub_options_t from_now;
+    if (!so)
+        so = &from_now;
+    if (!c || !channel || !wsh_sf_channel_ok(channel) || (so->epoch && strlen(so->epoch) >= 40))
         return WSHUB_EINVAL;
     if (c->state == WSHUB_STATE_CLOSED || c->close_requested)
         return WSHUB_ECLOSED;
@@ -416,11 +419,11 @@ int wshub_subscribe(wshub_client_t *c, const char *channel, uint64_t since, cons
         return WSHUB_ENOMEM;
     memcpy(s->channel, channel, n);
     s->sid = c->next_sub_id++;
-    s->last = since;
-    s->has_pos = since > 0;
-    s->history = history;
-    if (epoch)
-        snprintf(s->epoch, sizeof s->epoch, "%s", epoch);
+    s->last = so->since;
+    s->has_pos = so->has_since;
+    s->history = so->has_since ? 0 : so->history;
+    if (so->epoch)
+        snprintf(s->epoch, sizeof s->epoch, "%s", so->epoch);
     s->next = c->subs;
     c->subs = s;
     if (is_open(c) && send_subscribe(c, s) != 0) {

@@ -165,14 +165,24 @@ WSHUB_API int wshub_client_close(wshub_client_t *c);
 /* Closes the socket at once (no callbacks) and frees everything. Not from a callback. */
 WSHUB_API void wshub_client_free(wshub_client_t *c);
 
-/* Subscribes to channel. since/epoch resume from a known position (since 0 =
- * from now, epoch may be NULL); history asks for the last N retained messages
- * first (ignored when since is set). The subscription survives reconnects:
- * each new connection resubscribes with the last delivered offset and the
- * epoch. Allowed in any state but CLOSED. Returns 0, WSHUB_EINVAL (bad
- * channel name), WSHUB_ENOMEM, WSHUB_ECLOSED. */
-WSHUB_API int wshub_subscribe(wshub_client_t *c, const char *channel, uint64_t since, const char *epoch,
-                              unsigned history);
+/* Where a new subscription starts. Zero-initialise: the default is "from
+ * now" (only messages published after the subscribe). */
+typedef struct wshub_sub_options {
+    bool has_since;        /* resume after offset `since` (0 = from the oldest retained) */
+    uint64_t since;
+    const char *epoch;     /* the epoch `since` belongs to, or NULL */
+    unsigned history;      /* without has_since: first the last N retained messages */
+} wshub_sub_options_t;
+
+/* Subscribes to channel, starting where so says (NULL = from now). The
+ * subscription survives reconnects: each new connection resubscribes with
+ * the last delivered offset and the channel's epoch, messages at or below
+ * that offset are dropped as duplicates, and on_lost reports a gap the hub
+ * cannot fill. Subscribing to a channel twice is harmless (the second call
+ * changes nothing). Allowed in any state but CLOSED; sent at once when
+ * connected, else on connect. Returns 0, WSHUB_EINVAL (bad channel name or
+ * epoch), WSHUB_ENOMEM, WSHUB_ECLOSED. */
+WSHUB_API int wshub_subscribe(wshub_client_t *c, const char *channel, const wshub_sub_options_t *so);
 
 /* Drops the subscription (and tells the hub when connected). WSHUB_EINVAL if not subscribed. */
 WSHUB_API int wshub_unsubscribe(wshub_client_t *c, const char *channel);

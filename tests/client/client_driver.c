@@ -100,7 +100,9 @@ static void command(wshub_client_t *c, char *line)
     } else if (strcmp(cmd, "sub") == 0) {
         char *since = rest ? strtok(rest, " ") : NULL;
         char *epoch = since ? strtok(NULL, " ") : NULL;
-        rc = wshub_subscribe(c, ch, since ? strtoull(since, NULL, 10) : 0, epoch, 0);
+        wshub_sub_options_t so = {.has_since = since != NULL, .since = since ? strtoull(since, NULL, 10) : 0,
+                                  .epoch = epoch};
+        rc = wshub_subscribe(c, ch, &so);
     } else if (strcmp(cmd, "unsub") == 0) {
         rc = wshub_unsubscribe(c, ch);
     } else if ((strcmp(cmd, "pub") == 0 || strcmp(cmd, "pubr") == 0) && rest) {

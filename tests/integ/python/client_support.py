@@ -158,6 +158,22 @@ def http_history(port, channel, since=0, limit=1000):
         return json.loads(r.read())
 
 
+def wait_subscribers(port, channel, n=1, timeout=10.0):
+    """Polls GET /api/channels until channel has n subscribers: the event
+    that says a client's (re)subscription is in place."""
+    end = time.monotonic() + scaled(timeout)
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/api/channels" % port, timeout=5) as r:
+                for ch in json.loads(r.read())["channels"]:
+                    if ch["name"] == channel and ch["subscribers"] >= n:
+                        return
+        except OSError:
+            pass
+        time.sleep(0.02)  # polling the hub's own report of the subscription
+    raise AssertionError("%s never had %d subscribers" % (channel, n))
+
+
 class FakeHub:
     """A tiny websockets server on 127.0.0.1 that speaks just enough of the
     hub's protocol to misbehave on purpose. behaviour(ws, n) runs per
@@ -220,14 +236,60 @@ def run_cli(*args, url=None, env=None, stdin=None, timeout=20.0):
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=e, timeout=scaled(timeout))
 
 
+class CliProc:
+    """`wshub ARGS...` running in the background; a thread reads its stdout
+    lines so line() can wait with a deadline. Stopped by PID (kill())."""
+
+    def __init__(self, *args, url=None):
+        cmd = [hub_binary()] + list(args) + (["--url", url] if url else [])
+        e = dict(os.environ)
+        e.pop("WSHUB_URL", None)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=e)
+        self._q = queue.Queue()
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self._q.put(line)
+        self._q.put(None)
+
+    def line(self, timeout=10.0):
+        """The next stdout line parsed as JSON; None at EOF; raises on timeout."""
+        try:
+            l = self._q.get(timeout=scaled(timeout))
+        except queue.Empty:
+            raise AssertionError("no output line within %.1fs" % timeout)
+        return None if l is None else json.loads(l)
+
+    def try_line(self, timeout):
+        try:
+            l = self._q.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        return None if l is None else json.loads(l)
+
+    def wait(self, timeout=10.0):
+        """Waits for exit; returns (exit code, remaining stdout lines as JSON, stderr)."""
+        rc = self.proc.wait(timeout=scaled(timeout))
+        self._t.join(scaled(5))
+        rest = []
+        while True:
+            l = self._q.get_nowait() if not self._q.empty() else None
+            if l is None:
+                break
+            rest.append(json.loads(l))
+        return rc, rest, self.proc.stderr.read()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def start_cli(*args, url=None):
-    """Starts `wshub ARGS...` in the background with stdout piped; the caller
-    stops it by PID."""
-    cmd = [hub_binary()] + list(args) + (["--url", url] if url else [])
-    e = dict(os.environ)
-    e.pop("WSHUB_URL", None)
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=e)
+    return CliProc(*args, url=url)
 
 
 def tmpdir_cleanup(path):
