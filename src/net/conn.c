@@ -37,11 +37,13 @@ static void on_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events);
 static bool flush_pending(wsh_loop_t *loop, void *data);
 static bool flush(wsh_conn_t *c);
 
+_Static_assert((WSH_CONN_OUT_INLINE & (WSH_CONN_OUT_INLINE - 1)) == 0, "queue capacities must be powers of two");
+
 /* The i-th queued frame (0 = head). */
 static inline struct wsh_conn_out *out_at(wsh_conn_t *c, uint32_t i)
 {
     struct wsh_conn_out *q = c->out_cap == WSH_CONN_OUT_INLINE ? c->out.inl : c->out.ring;
-    return &q[(c->out_head + i) % c->out_cap];
+    return &q[(c->out_head + i) & (c->out_cap - 1)]; /* capacities are powers of two */
 }
 
 static void free_ring(wsh_conn_t *c)
@@ -162,7 +164,7 @@ static void enqueue(wsh_conn_t *c, wsh_msg_t *m)
             c->out_cap = WSH_CONN_OUT_INLINE;
             c->out_head = 0;
         } else {
-            uint32_t cap = c->out_cap * 2;
+            uint32_t cap = c->out_cap * 2; /* stays a power of two: indexes are masked, not divided */
             struct wsh_conn_out *ring = wsh_xmalloc(cap * sizeof *ring);
             /* Unroll the queue into the new array so head is at 0. */
             for (uint32_t i = 0; i < c->out_cnt; i++)
@@ -295,7 +297,7 @@ static bool flush(wsh_conn_t *c)
                 wsh_metrics_observe_latency_ns(now_ns > m->pub_ns ? now_ns - m->pub_ns : 0);
             }
             wsh_msg_unref(m);
-            c->out_head = (c->out_head + 1) % c->out_cap;
+            c->out_head = (c->out_head + 1) & (c->out_cap - 1);
             c->out_cnt--;
             c->out_off = 0;
         }
