@@ -54,6 +54,8 @@ typedef struct sub {
     bool has_pos;     /* last/epoch say where to resume */
     bool sent_since;  /* the subscribe on this connection carried since */
     unsigned history; /* asked on the first subscribe only */
+    bool is_repairing; /* a history request for a gap is out */
+    wsh_buf_t held;    /* messages that arrived during the repair: u32 length + text each */
     char epoch[40];
     char channel[];
 } sub_t;
@@ -247,6 +249,11 @@ static void drop_link(wshub_client_t *c)
     c->client_id[0] = '\0';
     for (pub_t *p = c->pubs; p; p = p->next)
         p->is_sent = false;
+    /* The next connection resumes from `last`, which covers any repair. */
+    for (sub_t *s = c->subs; s; s = s->next) {
+        s->is_repairing = false;
+        wsh_buf_dispose(&s->held);
+    }
 }
 
 static void free_pub(pub_t *p)
@@ -396,6 +403,7 @@ static void remove_sub(wshub_client_t *c, sub_t *gone)
     for (sub_t **pp = &c->subs; *pp; pp = &(*pp)->next) {
         if (*pp == gone) {
             *pp = gone->next;
+            wsh_buf_dispose(&gone->held);
             free(gone);
             return;
         }
@@ -541,6 +549,7 @@ void wshub_client_free(wshub_client_t *c)
     while (c->subs) {
         sub_t *s = c->subs;
         c->subs = s->next;
+        wsh_buf_dispose(&s->held);
         free(s);
     }
     wsh_buf_dispose(&c->head);
@@ -570,6 +579,8 @@ static void on_welcome(wshub_client_t *c, const wsh_sf_t *f)
     set_state(c, WSHUB_STATE_CONNECTED, 0);
 }
 
+static void report_lost(wshub_client_t *c, sub_t *s, uint64_t since, uint64_t offset);
+
 static void on_subscribed(wshub_client_t *c, const wsh_sf_t *f)
 {
     sub_t *s = find_sub(c, f->channel);
@@ -582,30 +593,81 @@ static void on_subscribed(wshub_client_t *c, const wsh_sf_t *f)
         return; /* the replay follows; dedup by offset keeps it exactly-once */
     /* From here, resume from the hub's current offset; a history request
      * replays up to `history` messages at or below it, so start below them. */
-    if (!resumed && s->history)
-        s->last = f->offset > s->history ? f->offset - s->history : 0;
-    else
-        s->last = f->offset;
-    s->has_pos = true;
+    /* A history request replays up to `history` retained messages at or
+     * below the offset, maybe fewer: start from the first that comes. */
+    s->last = f->offset;
+    s->has_pos = resumed || !s->history;
     s->history = 0;
-    if (resumed && c->o.on_lost) {
-        char channel[256], epoch[40];
-        /* Copies: the callback may unsubscribe, which frees s. */
-        snprintf(channel, sizeof channel, "%s", s->channel);
-        snprintf(epoch, sizeof epoch, "%s", s->epoch);
-        c->o.on_lost(c, channel, since, f->offset, epoch, c->o.user);
+    if (resumed)
+        report_lost(c, s, since, f->offset);
+}
+
+static sub_t *find_sub_by_sid(wshub_client_t *c, uint64_t sid)
+{
+    for (sub_t *s = c->subs; s; s = s->next)
+        if (s->sid == sid)
+            return s;
+    return NULL;
+}
+
+static void report_lost(wshub_client_t *c, sub_t *s, uint64_t since, uint64_t offset)
+{
+    if (!c->o.on_lost)
+        return;
+    /* Copies: the callback may unsubscribe, which frees s. */
+    char channel[256], epoch[40];
+    snprintf(channel, sizeof channel, "%s", s->channel);
+    snprintf(epoch, sizeof epoch, "%s", s->epoch);
+    c->o.on_lost(c, channel, since, offset, epoch, c->o.user);
+}
+
+/* Asks the hub for the messages after s->last (a gap repair). 0 or an error. */
+static int request_repair(wshub_client_t *c, sub_t *s)
+{
+    wsh_buf_t b = {0};
+    int rc = wsh_sf_history(&b, s->sid, s->channel, s->last, 1000);
+    if (rc == 0)
+        rc = send_text(c, &b);
+    wsh_buf_dispose(&b);
+    if (rc == 0)
+        s->is_repairing = true;
+    return rc;
+}
+
+static void hold(sub_t *s, const char *raw, size_t len)
+{
+    uint32_t n = (uint32_t)len;
+    if (wsh_buf_reserve(&s->held, 4 + len) == 0) {
+        wsh_buf_append(&s->held, &n, 4);
+        wsh_buf_append(&s->held, raw, len);
     }
 }
 
-static void on_message(wshub_client_t *c, const wsh_sf_t *f)
+/* One message for a subscription. Exactly once, in order: anything at or
+ * below the last delivered offset was seen already (a replay overlapping a
+ * live delivery). A message past a hole (offset > last + 1) is held while
+ * the hole is fetched with a `history` request, unless allow_gap (the repair
+ * is over): then on_lost reports the hole and delivery goes on. */
+static void on_message(wshub_client_t *c, const wsh_sf_t *f, const char *raw, size_t len, bool allow_gap)
 {
     sub_t *s = find_sub(c, f->channel);
     if (!s || !f->data)
         return;
-    /* Exactly once, in order: anything at or below the last delivered offset
-     * was seen already (a replay overlapping a live delivery). */
     if (s->has_pos && f->offset <= s->last)
         return;
+    if (s->is_repairing) {
+        hold(s, raw, len);
+        return;
+    }
+    if (s->has_pos && f->offset > s->last + 1) {
+        if (!allow_gap && request_repair(c, s) == 0) {
+            hold(s, raw, len);
+            return;
+        }
+        report_lost(c, s, s->last, f->offset - 1);
+        if (!(s = find_sub(c, f->channel)))
+            return;
+    }
     s->last = f->offset;
     s->has_pos = true;
     if (!c->o.on_message)
@@ -615,6 +677,42 @@ static void on_message(wshub_client_t *c, const wsh_sf_t *f)
     wshub_message_t m = {.channel = f->channel, .offset = f->offset, .ts = f->ts, .epoch = epoch,
                          .data = f->data, .data_len = f->data_len, .wants_receipt = f->receipts};
     c->o.on_message(c, &m, c->o.user);
+}
+
+static void on_repaired_message(void *user, const wsh_sf_t *m)
+{
+    on_message(user, m, NULL, 0, true);
+}
+
+/* The answer to a gap repair: deliver what it holds, then what was held.
+ * raw is NULL when the hub answered the request with an error. */
+static void on_history(wshub_client_t *c, const wsh_sf_t *f, const char *raw, size_t len)
+{
+    sub_t *s = f->id_kind == 'h' ? find_sub_by_sid(c, f->id_num) : NULL;
+    if (!s || !s->is_repairing)
+        return;
+    char channel[256];
+    snprintf(channel, sizeof channel, "%s", s->channel);
+    uint64_t before = s->last;
+    s->is_repairing = false;
+    wsh_buf_t held = s->held; /* detached: callbacks below may free s */
+    wsh_buf_init(&s->held);
+    if (raw)
+        wsh_sf_each_history_message(raw, len, on_repaired_message, c);
+    s = find_sub(c, channel);
+    /* Without progress the hole cannot be filled (already dropped by
+     * retention): report it instead of asking again forever. */
+    bool allow_gap = !s || s->last == before;
+    for (size_t off = 0; off + 4 <= held.len;) {
+        uint32_t n;
+        memcpy(&n, held.data + off, 4);
+        off += 4;
+        wsh_sf_t m;
+        if (off + n <= held.len && wsh_sf_parse((const char *)held.data + off, n, &m) == 0)
+            on_message(c, &m, (const char *)held.data + off, n, allow_gap);
+        off += n;
+    }
+    wsh_buf_dispose(&held);
 }
 
 static void on_published(wshub_client_t *c, const wsh_sf_t *f)
@@ -644,6 +742,8 @@ static void on_error_frame(wshub_client_t *c, const wsh_sf_t *f)
             c->o.on_publish(c, &r, c->o.user);
         }
         free_pub(p);
+    } else if (f->id_kind == 'h') {
+        on_history(c, f, NULL, 0);
     } else if (f->id_kind == 's') {
         for (sub_t *s = c->subs; s; s = s->next) {
             if (s->sid != f->id_num)
@@ -683,7 +783,8 @@ static int on_text(wshub_client_t *c, const char *s, size_t len)
     }
     switch (f.type) {
     case WSH_SF_SUBSCRIBED: on_subscribed(c, &f); break;
-    case WSH_SF_MESSAGE: on_message(c, &f); break;
+    case WSH_SF_MESSAGE: on_message(c, &f, s, len, false); break;
+    case WSH_SF_HISTORY: on_history(c, &f, s, len); break;
     case WSH_SF_PUBLISHED: on_published(c, &f); break;
     case WSH_SF_RECEIPT: on_receipt(c, &f); break;
     case WSH_SF_ERROR: on_error_frame(c, &f); break;

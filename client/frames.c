@@ -2,6 +2,7 @@
 #include "frames.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -43,6 +44,8 @@ static uint64_t get_u64(const char *s, const wsh_json_tok_t *toks, int obj, cons
     return v;
 }
 
+static void fill(const char *s, const wsh_json_tok_t *toks, int obj, wsh_sf_t *f);
+
 static bool get_bool(const char *s, const wsh_json_tok_t *toks, int obj, const char *key)
 {
     int i = wsh_json_obj_get(s, toks, obj, key);
@@ -54,7 +57,7 @@ int wsh_sf_parse(const char *s, size_t len, wsh_sf_t *f)
     static const struct { const char *name; wsh_sf_type_t type; } types[] = {
         {"welcome", WSH_SF_WELCOME},     {"subscribed", WSH_SF_SUBSCRIBED}, {"unsubscribed", WSH_SF_UNSUBSCRIBED},
         {"published", WSH_SF_PUBLISHED}, {"message", WSH_SF_MESSAGE},       {"receipt", WSH_SF_RECEIPT},
-        {"error", WSH_SF_ERROR},
+        {"error", WSH_SF_ERROR},         {"history", WSH_SF_HISTORY},
     };
     /* A hub frame has a dozen top-level fields; room for more keeps unknown
      * future fields harmless. Deeper values (data) are validated, not recorded. */
@@ -70,25 +73,61 @@ int wsh_sf_parse(const char *s, size_t len, wsh_sf_t *f)
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (wsh_json_str_eq(s, &toks[t], types[i].name))
             f->type = types[i].type;
-    get_str(s, toks, 0, "channel", f->channel, sizeof f->channel);
-    get_str(s, toks, 0, "epoch", f->epoch, sizeof f->epoch);
-    get_str(s, toks, 0, "client", f->client, sizeof f->client);
-    get_str(s, toks, 0, "code", f->code, sizeof f->code);
-    get_str(s, toks, 0, "message", f->message, sizeof f->message);
-    f->offset = get_u64(s, toks, 0, "offset");
-    f->ts = get_u64(s, toks, 0, "ts");
-    f->heartbeat = get_u64(s, toks, 0, "heartbeat");
-    f->recovered = get_bool(s, toks, 0, "recovered");
-    f->receipts = get_bool(s, toks, 0, "receipts");
-    f->duplicate = get_bool(s, toks, 0, "duplicate");
-    int d = wsh_json_obj_get(s, toks, 0, "data");
+    fill(s, toks, 0, f);
+    return 0;
+}
+
+int wsh_sf_each_history_message(const char *s, size_t len, void (*each)(void *user, const wsh_sf_t *m), void *user)
+{
+    /* Every recorded value takes at least one byte, so len + 2 tokens always fit. */
+    wsh_json_tok_t *toks = malloc((len + 2) * sizeof *toks);
+    if (!toks)
+        return WSHUB_ENOMEM;
+    int rc = WSHUB_EPROTO;
+    int n = wsh_json_parse(s, len, toks, len + 2, 3, 128, NULL);
+    int arr = n >= 1 && toks[0].type == WSH_JSON_OBJECT ? wsh_json_obj_get(s, toks, 0, "messages") : -1;
+    if (arr >= 0 && toks[arr].type == WSH_JSON_ARRAY) {
+        char channel[256];
+        get_str(s, toks, 0, "channel", channel, sizeof channel);
+        wsh_sf_t m;
+        for (uint32_t k = 0, i = (uint32_t)arr + 1; k < toks[arr].size; k++, i = toks[i].next) {
+            if (toks[i].type != WSH_JSON_OBJECT)
+                continue;
+            memset(&m, 0, sizeof m);
+            fill(s, toks, (int)i, &m);
+            m.type = WSH_SF_MESSAGE;
+            if (!m.channel[0])
+                memcpy(m.channel, channel, sizeof channel);
+            if (m.data)
+                each(user, &m);
+        }
+        rc = 0;
+    }
+    free(toks);
+    return rc;
+}
+
+static void fill(const char *s, const wsh_json_tok_t *toks, int obj, wsh_sf_t *f)
+{
+    get_str(s, toks, obj, "channel", f->channel, sizeof f->channel);
+    get_str(s, toks, obj, "epoch", f->epoch, sizeof f->epoch);
+    get_str(s, toks, obj, "client", f->client, sizeof f->client);
+    get_str(s, toks, obj, "code", f->code, sizeof f->code);
+    get_str(s, toks, obj, "message", f->message, sizeof f->message);
+    f->offset = get_u64(s, toks, obj, "offset");
+    f->ts = get_u64(s, toks, obj, "ts");
+    f->heartbeat = get_u64(s, toks, obj, "heartbeat");
+    f->recovered = get_bool(s, toks, obj, "recovered");
+    f->receipts = get_bool(s, toks, obj, "receipts");
+    f->duplicate = get_bool(s, toks, obj, "duplicate");
+    int d = wsh_json_obj_get(s, toks, obj, "data");
     if (d >= 0) {
         f->data = s + toks[d].start;
         f->data_len = toks[d].end - toks[d].start;
     }
     char id[32];
-    get_str(s, toks, 0, "id", id, sizeof id);
-    if ((id[0] == 'p' || id[0] == 's') && id[1] >= '0' && id[1] <= '9') {
+    get_str(s, toks, obj, "id", id, sizeof id);
+    if ((id[0] == 'p' || id[0] == 's' || id[0] == 'h') && id[1] >= '0' && id[1] <= '9') {
         uint64_t v = 0;
         const char *p = id + 1;
         while (*p >= '0' && *p <= '9' && v < UINT64_MAX / 10)
@@ -98,7 +137,6 @@ int wsh_sf_parse(const char *s, size_t len, wsh_sf_t *f)
             f->id_num = v;
         }
     }
-    return 0;
 }
 
 static int add_str(wsh_buf_t *out, const char *s)
@@ -148,6 +186,15 @@ int wsh_sf_ack(wsh_buf_t *out, const char *channel, uint64_t offset)
 {
     if (wsh_buf_appendf(out, "{\"type\":\"ack\",\"channel\":") || add_str(out, channel) ||
         wsh_buf_appendf(out, ",\"offset\":%" PRIu64 "}", offset))
+        return WSHUB_ENOMEM;
+    return 0;
+}
+
+int wsh_sf_history(wsh_buf_t *out, uint64_t hid, const char *channel, uint64_t since, unsigned limit)
+{
+    if (wsh_buf_appendf(out, "{\"type\":\"history\",\"id\":\"h%" PRIu64 "\",\"channel\":", hid) ||
+        add_str(out, channel) ||
+        wsh_buf_appendf(out, ",\"since\":%" PRIu64 ",\"limit\":%u}", since, limit))
         return WSHUB_ENOMEM;
     return 0;
 }

@@ -19,11 +19,13 @@ typedef enum {
     WSH_SF_MESSAGE,
     WSH_SF_RECEIPT,
     WSH_SF_ERROR,
+    WSH_SF_HISTORY,
 } wsh_sf_type_t;
 
 /* One server frame, decoded. Strings are NUL-terminated copies (cut to fit);
  * data points into the frame text passed to wsh_sf_parse. id_kind is the
- * first character of a client-made id ('p' publish, 's' subscribe) and
+ * first character of a client-made id ('p' publish, 's' subscribe, 'h'
+ * history) and
  * id_num its number; id_kind is 0 when the frame had no such id. */
 typedef struct wsh_sf {
     wsh_sf_type_t type;
@@ -44,6 +46,13 @@ typedef struct wsh_sf {
  * is not a JSON object with a string "type". Unknown types give WSH_SF_OTHER. */
 int wsh_sf_parse(const char *s, size_t len, wsh_sf_t *f);
 
+/* Calls each(user, &m) for every message of a `history` frame s[0..len), in
+ * order, with m filled as for a `message` frame (its channel taken from the
+ * history frame when the element has none). 0, WSHUB_EPROTO (not a history
+ * frame) or WSHUB_ENOMEM. */
+int wsh_sf_each_history_message(const char *s, size_t len, void (*each)(void *user, const wsh_sf_t *m),
+                                void *user);
+
 /* True when name is a valid channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]. */
 bool wsh_sf_channel_ok(const char *name);
 
@@ -55,5 +64,6 @@ int wsh_sf_unsubscribe(wsh_buf_t *out, const char *channel);
 int wsh_sf_publish(wsh_buf_t *out, uint64_t pid, const char *channel, const char *data, size_t data_len,
                    bool receipts, const char *key);
 int wsh_sf_ack(wsh_buf_t *out, const char *channel, uint64_t offset);
+int wsh_sf_history(wsh_buf_t *out, uint64_t hid, const char *channel, uint64_t since, unsigned limit);
 
 #endif
