@@ -1,10 +1,11 @@
-/* Entry point: picks the subcommand (serve, bench; pub and sub later) and
+/* Entry point: picks the subcommand (serve, bench, sub, pub, channels, history) and
  * hands argv to it. */
 #include <stdio.h>
 #include <string.h>
 
 #include "auth/mint.h"
 #include "bench/bench.h"
+#include "cli.h"
 #include "config.h"
 #include "server.h"
 
@@ -16,10 +17,14 @@ static void usage(FILE *out)
                  "commands:\n"
                  "  serve      run the hub (default when the first argument is an option)\n"
                  "  bench      load generator, peers side by side (docs/bench-tool.md)\n"
+                 "  sub        print a channel's messages as JSON lines, resuming across restarts\n"
+                 "  pub        publish a message, or one per stdin line (--receipts N)\n"
+                 "  channels   list the hub's channels (HTTP API)\n"
+                 "  history    print a channel's retained messages (HTTP API)\n"
                  "  token      mint a signed token for testing (docs/security.md)\n"
                  "  help       show this help\n"
                  "  version    show the version\n\n"
-                 "Run `wshub serve --help` for the server's options.\n");
+                 "Run `wshub serve --help` for the server's options, `wshub sub --help` for the clients'.\n");
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -44,6 +49,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0)
         return wsh_bench_main(argc - 2, argv + 2);
+    if (wsh_cli_is_command(cmd))
+        return wsh_cli_main(cmd, argc - 2, argv + 2);
     if (strcmp(cmd, "token") == 0)
         return wsh_token_main(argc - 2, argv + 2, wsh_config_parse_duration_ms);
     if (cmd[0] == '-' && strcmp(cmd, "-h") != 0 && strcmp(cmd, "--help") != 0 && strcmp(cmd, "--version") != 0)
