@@ -45,6 +45,10 @@ static void on_state(wshub_client_t *c, wshub_state_t state, int err, void *user
 static void on_message(wshub_client_t *c, const wshub_message_t *m, void *user)
 {
     sub_run_t *r = user;
+    /* Messages read in the same batch as the last counted one still arrive
+     * after wshub_client_close(); --count means exactly N lines. */
+    if (r->o->count && r->seen >= r->o->count)
+        return;
     wsh_cli_print_message(r->o->pretty, m->channel, m->offset, m->ts, m->epoch, m->data, m->data_len);
     /* Acked after printing: the receipt then means "this line was written". */
     if (r->o->ack && m->wants_receipt)

@@ -209,3 +209,29 @@ def test_unreachable_hub_exits_3_with_one_clear_line(args):
     assert r.returncode == 3
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("wshub: cannot reach the hub at ")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+def test_wss_and_https_verify_the_hub_certificate(hubs, tmp_path):
+    """libwshub's TLS (wss://) and the CLI's HTTP client (https://) verify the
+    hub against --ca-file; an untrusted certificate is a connect error (3)
+    unless --insecure."""
+    from test_tls import make_cert
+    cert, key = make_cert(str(tmp_path), "hub")
+    h = hubs("--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, tls=True)
+    url = "wss://127.0.0.1:%d/ws" % h.tls_port
+    r = run_cli("pub", "sec", '{"s":1}', "--ca-file", cert, url=url)
+    assert r.returncode == 0, r.stderr
+    assert lines(r.stdout) == [{"type": "published", "channel": "sec", "offset": 1}]
+    r = run_cli("sub", "sec", "--since", "0", "--count", "1", "--ca-file", cert, url=url)
+    assert r.returncode == 0, r.stderr
+    assert lines(r.stdout)[0]["data"] == {"s": 1}
+    r = run_cli("history", "sec", "--ca-file", cert, url=url)
+    assert r.returncode == 0, r.stderr
+    assert lines(r.stdout)[0]["data"] == {"s": 1}
+    for args in (["pub", "sec", "2"], ["channels"]):
+        r = run_cli(*args, url=url)  # the system CAs do not know this certificate
+        assert r.returncode == 3, r.stderr
+        assert "TLS" in r.stderr
+    r = run_cli("pub", "sec", "2", "--insecure", url=url)
+    assert r.returncode == 0, r.stderr
