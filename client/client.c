@@ -1,8 +1,8 @@
-/* libwshub's connection state machine: connect, upgrade, frames in and out,
- * heartbeat, reconnect with backoff, resubscribe with offsets, and the
- * publish queue. The public API in include/wshub.h; the protocol rules it
- * keeps are in docs/clients.md. */
-#include "wshub.h"
+/* libwshub's connection and its state machine: connect, upgrade, frames in
+ * and out, heartbeat, reconnect with backoff, close. Subscriptions live in
+ * client_subs.c, the publish queue in client_pubs.c. The public API is in
+ * include/wshub.h; the rules it keeps are in docs/clients.md. */
+#include "client_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -15,91 +15,7 @@
 #include <openssl/rand.h>
 
 #include "backoff.h"
-#include "core/json.h"
-#include "frames.h"
-#include "transport.h"
-#include "url.h"
-#include "ws/frame.h"
 #include "ws/utf8.h"
-#include "wsc.h"
-
-/* Where the current connection attempt stands. */
-typedef enum {
-    PH_NONE,     /* no socket: IDLE, waiting out a backoff delay, or CLOSED */
-    PH_CONNECT,  /* TCP connect and TLS handshake in progress */
-    PH_UPGRADE,  /* upgrade request sent, waiting for 101 and then `welcome` */
-    PH_OPEN,     /* welcome received: CONNECTED */
-    PH_CLOSING,  /* our close frame is queued or sent; waiting for the hub's */
-} phase_t;
-
-/* One publish not yet answered. Created by wshub_publish, freed when the hub
- * answers (published or error) or the client closes. */
-typedef struct pub {
-    struct pub *next;
-    uint64_t id;
-    bool receipts;
-    bool is_sent;   /* sent on the current connection */
-    char *channel;
-    size_t data_len;
-    char data[];
-} pub_t;
-
-/* One subscription. Created by wshub_subscribe, freed by wshub_unsubscribe,
- * a subscribe error, or wshub_client_free. `last` is the offset of the last
- * message delivered to the application (or the position to resume from). */
-typedef struct sub {
-    struct sub *next;
-    uint64_t sid;
-    uint64_t last;
-    bool has_pos;     /* last/epoch say where to resume */
-    bool sent_since;  /* the subscribe on this connection carried since */
-    unsigned history; /* asked on the first subscribe only */
-    bool is_repairing; /* a history request for a gap is out */
-    wsh_buf_t held;    /* messages that arrived during the repair: u32 length + text each */
-    char epoch[40];
-    char channel[];
-} sub_t;
-
-struct wshub_client {
-    wshub_options_t o;
-    char *url_str, *token, *ca_file;
-    wsh_url_t url;
-    SSL_CTX *tls;
-
-    wshub_state_t state;
-    phase_t phase;
-    int last_err;
-    int close_code;
-    bool close_requested;
-    bool stop_requested;
-
-    wsh_tp_t tp;
-    char key[WSH_WSC_KEY_LEN];
-    wsh_buf_t head;            /* the upgrade answer until it is complete */
-    wsh_buf_t out;             /* bytes to write, already framed and masked */
-    wsh_buf_t msg;             /* the text message being reassembled */
-    wsh_frame_parser_t fp;
-    bool in_msg;               /* a fragmented data message is open */
-    uint8_t msg_op;
-    uint8_t cur_op;            /* opcode of the frame being read */
-    uint8_t ctl[WSH_FRAME_MAX_CONTROL];
-    uint8_t ctl_len;
-    bool is_upgraded;          /* the 101 arrived on this connection */
-
-    uint64_t deadline;         /* connect/upgrade timeout, close wait, or retry time */
-    uint64_t last_rx;          /* when bytes last arrived */
-    uint64_t heartbeat_ms;
-    unsigned attempt;          /* failed attempts in a row */
-    unsigned connections;
-    uint64_t rng;
-    char key_prefix[17];
-    char client_id[80];
-
-    uint64_t next_pub_id, next_sub_id;
-    pub_t *pubs, **pubs_tail;
-    size_t pub_cnt;
-    sub_t *subs;
-};
 
 static uint64_t now_ms(void)
 {
@@ -247,35 +163,8 @@ static void drop_link(wshub_client_t *c)
     c->ctl_len = 0;
     c->is_upgraded = false;
     c->client_id[0] = '\0';
-    for (pub_t *p = c->pubs; p; p = p->next)
-        p->is_sent = false;
-    /* The next connection resumes from `last`, which covers any repair. */
-    for (sub_t *s = c->subs; s; s = s->next) {
-        s->is_repairing = false;
-        wsh_buf_dispose(&s->held);
-    }
-}
-
-static void free_pub(pub_t *p)
-{
-    free(p->channel);
-    free(p);
-}
-
-/* Removes and returns the publish with id (NULL if none). */
-static pub_t *take_pub(wshub_client_t *c, uint64_t id)
-{
-    for (pub_t **pp = &c->pubs; *pp; pp = &(*pp)->next) {
-        pub_t *p = *pp;
-        if (p->id != id)
-            continue;
-        *pp = p->next;
-        if (c->pubs_tail == &p->next)
-            c->pubs_tail = pp;
-        c->pub_cnt--;
-        return p;
-    }
-    return NULL;
+    wsh_cl_pubs_reset(c);
+    wsh_cl_subs_reset(c);
 }
 
 /* Becomes CLOSED: answers every unanswered publish with WSHUB_ECLOSED. */
@@ -283,21 +172,8 @@ static void finish_close(wshub_client_t *c, int err)
 {
     drop_link(c);
     c->phase = PH_NONE;
-    /* Unlink first, so a callback that publishes gets ECLOSED, not a corrupt list. */
     set_state(c, WSHUB_STATE_CLOSED, err);
-    pub_t *p = c->pubs;
-    c->pubs = NULL;
-    c->pubs_tail = &c->pubs;
-    c->pub_cnt = 0;
-    while (p) {
-        pub_t *next = p->next;
-        if (c->o.on_publish) {
-            wshub_publish_result_t r = {.publish_id = p->id, .channel = p->channel, .err = WSHUB_ECLOSED};
-            c->o.on_publish(c, &r, c->o.user);
-        }
-        free_pub(p);
-        p = next;
-    }
+    wsh_cl_pubs_fail_all(c);
 }
 
 static void begin_attempt(wshub_client_t *c, uint64_t now);
@@ -355,163 +231,14 @@ int wshub_client_start(wshub_client_t *c)
 }
 
 /* Appends one masked text frame holding json[0..len). */
-static int send_text(wshub_client_t *c, const wsh_buf_t *json)
+int wsh_cl_send_text(wshub_client_t *c, const wsh_buf_t *json)
 {
     return wsh_wsc_frame(&c->out, WSH_OP_TEXT, json->data, json->len);
 }
 
-static int send_subscribe(wshub_client_t *c, sub_t *s)
-{
-    wsh_buf_t b = {0};
-    s->sent_since = s->has_pos;
-    int rc = wsh_sf_subscribe(&b, s->sid, s->channel, s->has_pos, s->last, s->epoch, s->history);
-    if (rc == 0)
-        rc = send_text(c, &b);
-    wsh_buf_dispose(&b);
-    return rc;
-}
-
-static int send_publish(wshub_client_t *c, pub_t *p)
-{
-    char key[48];
-    snprintf(key, sizeof key, "%s-%" PRIu64, c->key_prefix, p->id);
-    wsh_buf_t b = {0};
-    int rc = wsh_sf_publish(&b, p->id, p->channel, p->data, p->data_len, p->receipts, key);
-    if (rc == 0)
-        rc = send_text(c, &b);
-    wsh_buf_dispose(&b);
-    if (rc == 0)
-        p->is_sent = true;
-    return rc;
-}
-
-static bool is_open(const wshub_client_t *c)
+bool wsh_cl_is_open(const wshub_client_t *c)
 {
     return c->phase == PH_OPEN;
-}
-
-static sub_t *find_sub(wshub_client_t *c, const char *channel)
-{
-    for (sub_t *s = c->subs; s; s = s->next)
-        if (strcmp(s->channel, channel) == 0)
-            return s;
-    return NULL;
-}
-
-static void remove_sub(wshub_client_t *c, sub_t *gone)
-{
-    for (sub_t **pp = &c->subs; *pp; pp = &(*pp)->next) {
-        if (*pp == gone) {
-            *pp = gone->next;
-            wsh_buf_dispose(&gone->held);
-            free(gone);
-            return;
-        }
-    }
-}
-
-int wshub_subscribe(wshub_client_t *c, const char *channel, const wshub_sub_options_t *so)
-{
-    static const wshub_sub_options_t from_now;
-    if (!so)
-        so = &from_now;
-    if (!c || !channel || !wsh_sf_channel_ok(channel) || (so->epoch && strlen(so->epoch) >= 40))
-        return WSHUB_EINVAL;
-    if (c->state == WSHUB_STATE_CLOSED || c->close_requested)
-        return WSHUB_ECLOSED;
-    if (find_sub(c, channel))
-        return 0; /* already subscribed: the hub treats a repeat as harmless, so do we */
-    size_t n = strlen(channel) + 1;
-    sub_t *s = calloc(1, sizeof *s + n);
-    if (!s)
-        return WSHUB_ENOMEM;
-    memcpy(s->channel, channel, n);
-    s->sid = c->next_sub_id++;
-    s->last = so->since;
-    s->has_pos = so->has_since;
-    s->history = so->has_since ? 0 : so->history;
-    if (so->epoch)
-        snprintf(s->epoch, sizeof s->epoch, "%s", so->epoch);
-    s->next = c->subs;
-    c->subs = s;
-    if (is_open(c) && send_subscribe(c, s) != 0) {
-        remove_sub(c, s);
-        return WSHUB_ENOMEM;
-    }
-    return 0;
-}
-
-int wshub_unsubscribe(wshub_client_t *c, const char *channel)
-{
-    if (!c || !channel)
-        return WSHUB_EINVAL;
-    sub_t *s = find_sub(c, channel);
-    if (!s)
-        return WSHUB_EINVAL;
-    remove_sub(c, s);
-    if (is_open(c)) {
-        wsh_buf_t b = {0};
-        int rc = wsh_sf_unsubscribe(&b, channel);
-        if (rc == 0)
-            rc = send_text(c, &b);
-        wsh_buf_dispose(&b);
-        return rc;
-    }
-    return 0;
-}
-
-int wshub_publish(wshub_client_t *c, const char *channel, const char *data, size_t data_len, bool receipts,
-                  uint64_t *publish_id)
-{
-    if (!c || !channel || !data || !wsh_sf_channel_ok(channel))
-        return WSHUB_EINVAL;
-    /* Checked here, so a typo fails at the call instead of as a hub error
-     * frame later (and the hub never sees a frame that breaks the JSON). */
-    wsh_json_tok_t tok;
-    if (!wsh_utf8_is_valid((const uint8_t *)data, data_len) ||
-        wsh_json_parse(data, data_len, &tok, 1, 0, 64, NULL) < 1)
-        return WSHUB_EINVAL;
-    if (c->state == WSHUB_STATE_CLOSED || c->close_requested)
-        return WSHUB_ECLOSED;
-    if (c->pub_cnt >= c->o.max_queue)
-        return WSHUB_EQUEUEFULL;
-    pub_t *p = malloc(sizeof *p + data_len);
-    if (!p)
-        return WSHUB_ENOMEM;
-    p->channel = dup_str(channel);
-    if (!p->channel) {
-        free(p);
-        return WSHUB_ENOMEM;
-    }
-    p->next = NULL;
-    p->id = c->next_pub_id++;
-    p->receipts = receipts;
-    p->is_sent = false;
-    p->data_len = data_len;
-    memcpy(p->data, data, data_len);
-    *c->pubs_tail = p;
-    c->pubs_tail = &p->next;
-    c->pub_cnt++;
-    if (publish_id)
-        *publish_id = p->id;
-    /* Sent now only if nothing older is still waiting, so order is kept. */
-    if (is_open(c))
-        send_publish(c, p);
-    return 0;
-}
-
-int wshub_ack(wshub_client_t *c, const char *channel, uint64_t offset)
-{
-    if (!c || !channel || !wsh_sf_channel_ok(channel))
-        return WSHUB_EINVAL;
-    if (!is_open(c))
-        return c->state == WSHUB_STATE_CLOSED ? WSHUB_ECLOSED : WSHUB_ESTATE;
-    wsh_buf_t b = {0};
-    int rc = wsh_sf_ack(&b, channel, offset);
-    if (rc == 0)
-        rc = send_text(c, &b);
-    wsh_buf_dispose(&b);
-    return rc;
 }
 
 int wshub_client_close(wshub_client_t *c)
@@ -541,17 +268,8 @@ void wshub_client_free(wshub_client_t *c)
     if (!c)
         return;
     wsh_tp_close(&c->tp);
-    while (c->pubs) {
-        pub_t *p = c->pubs;
-        c->pubs = p->next;
-        free_pub(p);
-    }
-    while (c->subs) {
-        sub_t *s = c->subs;
-        c->subs = s->next;
-        wsh_buf_dispose(&s->held);
-        free(s);
-    }
+    wsh_cl_pubs_free(c);
+    wsh_cl_subs_free(c);
     wsh_buf_dispose(&c->head);
     wsh_buf_dispose(&c->out);
     wsh_buf_dispose(&c->msg);
@@ -573,197 +291,18 @@ static void on_welcome(wshub_client_t *c, const wsh_sf_t *f)
     c->heartbeat_ms = f->heartbeat * 1000;
     snprintf(c->client_id, sizeof c->client_id, "%s", f->client);
     for (sub_t *s = c->subs; s; s = s->next)
-        send_subscribe(c, s);
+        wsh_cl_send_subscribe(c, s);
     for (pub_t *p = c->pubs; p; p = p->next)
-        send_publish(c, p);
+        wsh_cl_send_publish(c, p);
     set_state(c, WSHUB_STATE_CONNECTED, 0);
-}
-
-static void report_lost(wshub_client_t *c, sub_t *s, uint64_t since, uint64_t offset);
-
-static void on_subscribed(wshub_client_t *c, const wsh_sf_t *f)
-{
-    sub_t *s = find_sub(c, f->channel);
-    if (!s)
-        return;
-    bool resumed = s->sent_since;
-    uint64_t since = s->last;
-    snprintf(s->epoch, sizeof s->epoch, "%s", f->epoch);
-    if (resumed && f->recovered)
-        return; /* the replay follows; dedup by offset keeps it exactly-once */
-    /* From here, resume from the hub's current offset; a history request
-     * replays up to `history` messages at or below it, so start below them. */
-    /* A history request replays up to `history` retained messages at or
-     * below the offset, maybe fewer: start from the first that comes. */
-    s->last = f->offset;
-    s->has_pos = resumed || !s->history;
-    s->history = 0;
-    if (resumed)
-        report_lost(c, s, since, f->offset);
-}
-
-static sub_t *find_sub_by_sid(wshub_client_t *c, uint64_t sid)
-{
-    for (sub_t *s = c->subs; s; s = s->next)
-        if (s->sid == sid)
-            return s;
-    return NULL;
-}
-
-static void report_lost(wshub_client_t *c, sub_t *s, uint64_t since, uint64_t offset)
-{
-    if (!c->o.on_lost)
-        return;
-    /* Copies: the callback may unsubscribe, which frees s. */
-    char channel[256], epoch[40];
-    snprintf(channel, sizeof channel, "%s", s->channel);
-    snprintf(epoch, sizeof epoch, "%s", s->epoch);
-    c->o.on_lost(c, channel, since, offset, epoch, c->o.user);
-}
-
-/* Asks the hub for the messages after s->last (a gap repair). 0 or an error. */
-static int request_repair(wshub_client_t *c, sub_t *s)
-{
-    wsh_buf_t b = {0};
-    int rc = wsh_sf_history(&b, s->sid, s->channel, s->last, 1000);
-    if (rc == 0)
-        rc = send_text(c, &b);
-    wsh_buf_dispose(&b);
-    if (rc == 0)
-        s->is_repairing = true;
-    return rc;
-}
-
-static void hold(sub_t *s, const char *raw, size_t len)
-{
-    uint32_t n = (uint32_t)len;
-    if (wsh_buf_reserve(&s->held, 4 + len) == 0) {
-        wsh_buf_append(&s->held, &n, 4);
-        wsh_buf_append(&s->held, raw, len);
-    }
-}
-
-/* One message for a subscription. Exactly once, in order: anything at or
- * below the last delivered offset was seen already (a replay overlapping a
- * live delivery). A message past a hole (offset > last + 1) is held while
- * the hole is fetched with a `history` request, unless allow_gap (the repair
- * is over): then on_lost reports the hole and delivery goes on. */
-static void on_message(wshub_client_t *c, const wsh_sf_t *f, const char *raw, size_t len, bool allow_gap)
-{
-    sub_t *s = find_sub(c, f->channel);
-    if (!s || !f->data)
-        return;
-    if (s->has_pos && f->offset <= s->last)
-        return;
-    if (s->is_repairing) {
-        hold(s, raw, len);
-        return;
-    }
-    if (s->has_pos && f->offset > s->last + 1) {
-        if (!allow_gap && request_repair(c, s) == 0) {
-            hold(s, raw, len);
-            return;
-        }
-        report_lost(c, s, s->last, f->offset - 1);
-        if (!(s = find_sub(c, f->channel)))
-            return;
-    }
-    s->last = f->offset;
-    s->has_pos = true;
-    if (!c->o.on_message)
-        return;
-    char epoch[40];
-    snprintf(epoch, sizeof epoch, "%s", s->epoch);
-    wshub_message_t m = {.channel = f->channel, .offset = f->offset, .ts = f->ts, .epoch = epoch,
-                         .data = f->data, .data_len = f->data_len, .wants_receipt = f->receipts};
-    c->o.on_message(c, &m, c->o.user);
-}
-
-static void on_repaired_message(void *user, const wsh_sf_t *m)
-{
-    on_message(user, m, NULL, 0, true);
-}
-
-/* The answer to a gap repair: deliver what it holds, then what was held.
- * raw is NULL when the hub answered the request with an error. */
-static void on_history(wshub_client_t *c, const wsh_sf_t *f, const char *raw, size_t len)
-{
-    sub_t *s = f->id_kind == 'h' ? find_sub_by_sid(c, f->id_num) : NULL;
-    if (!s || !s->is_repairing)
-        return;
-    char channel[256];
-    snprintf(channel, sizeof channel, "%s", s->channel);
-    uint64_t before = s->last;
-    s->is_repairing = false;
-    wsh_buf_t held = s->held; /* detached: callbacks below may free s */
-    wsh_buf_init(&s->held);
-    if (raw)
-        wsh_sf_each_history_message(raw, len, on_repaired_message, c);
-    s = find_sub(c, channel);
-    /* Without progress the hole cannot be filled (already dropped by
-     * retention): report it instead of asking again forever. */
-    bool allow_gap = !s || s->last == before;
-    for (size_t off = 0; off + 4 <= held.len;) {
-        uint32_t n;
-        memcpy(&n, held.data + off, 4);
-        off += 4;
-        wsh_sf_t m;
-        if (off + n <= held.len && wsh_sf_parse((const char *)held.data + off, n, &m) == 0)
-            on_message(c, &m, (const char *)held.data + off, n, allow_gap);
-        off += n;
-    }
-    wsh_buf_dispose(&held);
-}
-
-static void on_published(wshub_client_t *c, const wsh_sf_t *f)
-{
-    if (f->id_kind != 'p')
-        return;
-    pub_t *p = take_pub(c, f->id_num);
-    if (!p)
-        return;
-    if (c->o.on_publish) {
-        wshub_publish_result_t r = {.publish_id = p->id, .channel = p->channel, .offset = f->offset,
-                                    .is_duplicate = f->duplicate};
-        c->o.on_publish(c, &r, c->o.user);
-    }
-    free_pub(p);
 }
 
 static void on_error_frame(wshub_client_t *c, const wsh_sf_t *f)
 {
-    if (f->id_kind == 'p') {
-        pub_t *p = take_pub(c, f->id_num);
-        if (!p)
-            return;
-        if (c->o.on_publish) {
-            wshub_publish_result_t r = {.publish_id = p->id, .channel = p->channel, .err = WSHUB_EHUB,
-                                        .code = f->code, .message = f->message};
-            c->o.on_publish(c, &r, c->o.user);
-        }
-        free_pub(p);
-    } else if (f->id_kind == 'h') {
-        on_history(c, f, NULL, 0);
-    } else if (f->id_kind == 's') {
-        for (sub_t *s = c->subs; s; s = s->next) {
-            if (s->sid != f->id_num)
-                continue;
-            char channel[256];
-            snprintf(channel, sizeof channel, "%s", s->channel);
-            remove_sub(c, s);
-            if (c->o.on_sub_error)
-                c->o.on_sub_error(c, channel, f->code, f->message, c->o.user);
-            return;
-        }
-    }
-}
-
-static void on_receipt(wshub_client_t *c, const wsh_sf_t *f)
-{
-    if (f->id_kind != 'p' || !c->o.on_receipt)
-        return;
-    wshub_receipt_t r = {.publish_id = f->id_num, .channel = f->channel, .offset = f->offset, .client = f->client};
-    c->o.on_receipt(c, &r, c->o.user);
+    if (f->id_kind == 'p')
+        wsh_cl_pubs_on_error(c, f);
+    else if (f->id_kind == 'h' || f->id_kind == 's')
+        wsh_cl_subs_on_error(c, f);
 }
 
 /* One complete text message from the hub. */
@@ -782,11 +321,11 @@ static int on_text(wshub_client_t *c, const char *s, size_t len)
         return 0;
     }
     switch (f.type) {
-    case WSH_SF_SUBSCRIBED: on_subscribed(c, &f); break;
-    case WSH_SF_MESSAGE: on_message(c, &f, s, len, false); break;
-    case WSH_SF_HISTORY: on_history(c, &f, s, len); break;
-    case WSH_SF_PUBLISHED: on_published(c, &f); break;
-    case WSH_SF_RECEIPT: on_receipt(c, &f); break;
+    case WSH_SF_SUBSCRIBED: wsh_cl_on_subscribed(c, &f); break;
+    case WSH_SF_MESSAGE: wsh_cl_on_message(c, &f, s, len, false); break;
+    case WSH_SF_HISTORY: wsh_cl_on_history(c, &f, s, len); break;
+    case WSH_SF_PUBLISHED: wsh_cl_on_published(c, &f); break;
+    case WSH_SF_RECEIPT: wsh_cl_on_receipt(c, &f); break;
     case WSH_SF_ERROR: on_error_frame(c, &f); break;
     default: break;
     }
