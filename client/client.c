@@ -162,6 +162,7 @@ static void drop_link(wshub_client_t *c)
     c->in_msg = false;
     c->ctl_len = 0;
     c->is_upgraded = false;
+    c->is_broken = false;
     c->client_id[0] = '\0';
     wsh_cl_pubs_reset(c);
     wsh_cl_subs_reset(c);
@@ -399,6 +400,8 @@ static int on_bytes(wshub_client_t *c, uint8_t *data, size_t len)
                     int rc = on_text(c, (const char *)c->msg.data, c->msg.len);
                     if (rc != 0)
                         return rc;
+                    if (c->is_broken)
+                        return WSHUB_EPROTO;
                 }
                 c->msg.len = 0;
             }

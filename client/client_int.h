@@ -79,6 +79,7 @@ struct wshub_client {
     uint8_t cur_op;            /* opcode of the frame being read */
     uint8_t ctl[WSH_FRAME_MAX_CONTROL];
     uint8_t ctl_len;
+    bool is_broken;            /* a subscription's repair outgrew its cap: drop the link */
     bool is_upgraded;          /* the 101 arrived on this connection */
 
     uint64_t deadline;         /* connect/upgrade timeout, close wait, or retry time */

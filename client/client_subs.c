@@ -144,13 +144,19 @@ static int request_repair(wshub_client_t *c, sub_t *s)
     return rc;
 }
 
-static void hold(sub_t *s, const char *raw, size_t len)
+/* Keeps a message back until the repair ends. A hub that never answers the
+ * repair cannot make us grow without bound: past max_message held bytes
+ * (or out of memory) the link is dropped, and the next connection resumes
+ * from `last` with since + epoch instead. */
+static void hold(wshub_client_t *c, sub_t *s, const char *raw, size_t len)
 {
     uint32_t n = (uint32_t)len;
-    if (wsh_buf_reserve(&s->held, 4 + len) == 0) {
-        wsh_buf_append(&s->held, &n, 4);
-        wsh_buf_append(&s->held, raw, len);
+    if (s->held.len + 4 + len > c->o.max_message || wsh_buf_reserve(&s->held, 4 + len) != 0) {
+        c->is_broken = true;
+        return;
     }
+    wsh_buf_append(&s->held, &n, 4);
+    wsh_buf_append(&s->held, raw, len);
 }
 
 /* One message for a subscription. Exactly once, in order: anything at or
@@ -166,12 +172,12 @@ void wsh_cl_on_message(wshub_client_t *c, const wsh_sf_t *f, const char *raw, si
     if (s->has_pos && f->offset <= s->last)
         return;
     if (s->is_repairing) {
-        hold(s, raw, len);
+        hold(c, s, raw, len);
         return;
     }
     if (s->has_pos && f->offset > s->last + 1) {
         if (!allow_gap && request_repair(c, s) == 0) {
-            hold(s, raw, len);
+            hold(c, s, raw, len);
             return;
         }
         report_lost(c, s, s->last, f->offset - 1);

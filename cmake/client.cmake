@@ -69,6 +69,10 @@ target_compile_options(wshub_client_driver PRIVATE ${WSH_WARN})
 target_link_libraries(wshub_client_driver PRIVATE wshub_shared)
 
 include(GNUInstallDirs)
+# The .pc file finds its prefix relative to itself, so `cmake --install
+# --prefix DIR` (and a moved tree) needs no reconfigure.
+file(RELATIVE_PATH WSH_PC_REL "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" WSH_PC_REL "${WSH_PC_REL}")
 configure_file(${CMAKE_SOURCE_DIR}/client/wshub.pc.in ${CMAKE_BINARY_DIR}/wshub.pc @ONLY)
 install(TARGETS wshub_shared LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/include/wshub.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
