@@ -170,8 +170,12 @@ def test_b10_unknown_extension_and_subprotocol_offers_are_declined(hubs):
     assert_serves(hub)
 
 
-def test_b11_request_target_over_4kib_gets_414(hubs):
+def test_b11_request_target_over_8kib_gets_414(hubs):
     hub = hubs()
-    resp = raw_request(hub.port, ("GET /ws?x=" + "a" * 5000 + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").encode())
+    resp = raw_request(hub.port, ("GET /ws?x=" + "a" * 8200 + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").encode())
     assert resp.status == 414, resp
+    assert resp.json()["error"]["code"] == "uri_too_long"
+    # Just under the cap is an ordinary request (here: a 404).
+    resp = raw_request(hub.port, ("GET /nothing?x=" + "a" * 8000 + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").encode())
+    assert resp.status == 404, resp
     assert_serves(hub)
