@@ -106,7 +106,8 @@ typedef struct wshub_receipt {
     const char *client;
 } wshub_receipt_t;
 
-/* Callbacks; any may be NULL. `user` is wshub_options_t.user. */
+/* Callbacks; any may be NULL. `user` is wshub_options_t.user. on_state
+ * fires on each state change, with the error that caused it (0 if none). */
 typedef void (*wshub_state_cb)(wshub_client_t *c, wshub_state_t state, int err, void *user);
 typedef void (*wshub_message_cb)(wshub_client_t *c, const wshub_message_t *m, void *user);
 typedef void (*wshub_publish_cb)(wshub_client_t *c, const wshub_publish_result_t *r, void *user);
@@ -225,8 +226,9 @@ WSHUB_API int wshub_client_process(wshub_client_t *c);
 /* Runs its own poll() loop until the client is CLOSED, wshub_client_stop()
  * is called (e.g. from a callback), or timeout_ms passes (-1 = no limit).
  * Returns 0 when stopped, WSHUB_ETIMEOUT when the time ran out, WSHUB_ECLOSED
- * when the client closed, or WSHUB_EIO if poll() failed (EINTR returns 0 so a
- * signal handler can make the caller check its flags). */
+ * when the client closed, WSHUB_ESTATE before wshub_client_start(), or
+ * WSHUB_EIO if poll() failed (EINTR returns 0 so a signal handler can make
+ * the caller check its flags). */
 WSHUB_API int wshub_client_run(wshub_client_t *c, int timeout_ms);
 
 /* Makes the current (or next) wshub_client_run() return 0. */
