@@ -235,3 +235,27 @@ def test_wss_and_https_verify_the_hub_certificate(hubs, tmp_path):
         assert "TLS" in r.stderr
     r = run_cli("pub", "sec", "2", "--insecure", url=url)
     assert r.returncode == 0, r.stderr
+
+
+def test_token_is_sent_as_a_bearer_header_from_flag_or_environment():
+    seen = []
+
+    async def record(wsock, n):
+        seen.append(wsock.request_headers.get("Authorization"))
+        await wsock.send(welcome())
+        async for raw in wsock:
+            req = json.loads(raw)
+            await wsock.send(json.dumps({"type": "published", "channel": req["channel"], "offset": n,
+                                         "id": req["id"]}))
+
+    fake = FakeHub(record)
+    try:
+        r = run_cli("pub", "c", "1", "--token", "tok-flag", url=fake.url)
+        assert r.returncode == 0, r.stderr
+        r = run_cli("pub", "c", "2", url=fake.url, env={"WSHUB_TOKEN": "tok-env"})
+        assert r.returncode == 0, r.stderr
+        r = run_cli("pub", "c", "3", url=fake.url)
+        assert r.returncode == 0, r.stderr
+    finally:
+        fake.stop()
+    assert seen == ["Bearer tok-flag", "Bearer tok-env", None]
