@@ -3,7 +3,9 @@ to misbehave), through tests/client/client_driver.c, which uses only the
 public API of the shared library: reconnect with backoff after kill -9,
 exactly-once in-order delivery across restarts, offline publishes delivered
 once, recovered:false, no retry after 4001/1008, dead-link detection,
-receipts, and a run under valgrind."""
+receipts, gap repair, fragmentation, ping/pong and the closing handshake,
+and a run under valgrind."""
+import asyncio
 import json
 import os
 import shutil
@@ -331,3 +333,39 @@ def test_a_hole_in_the_offsets_is_filled_from_history_or_reported(hub_has_it, cl
     hist = [r for r in requests if r["type"] == "history"]
     assert len(hist) == 1 and hist[0]["since"] == 1 and hist[0]["channel"] == "g"
     assert d.finish() == 0
+
+
+def test_fragmented_frames_pings_and_the_closing_handshake(cleanup):
+    """RFC 6455 details a real hub does not exercise: messages split into
+    continuation frames are reassembled, a ping is answered with a pong
+    carrying its payload, and close() ends with the close handshake (1000)."""
+    result = {}
+
+    async def fragmenting(ws, n):
+        await ws.send(["{\"type\":\"wel", "come\",\"client\":\"f\",", "\"heartbeat\":25}"])
+        pong = await ws.ping(b"are you there")
+        await asyncio.wait_for(pong, 5)  # resolves only on a pong with this payload
+        result["pong"] = True
+        async for raw in ws:
+            req = json.loads(raw)
+            if req["type"] == "subscribe":
+                await ws.send(json.dumps({"type": "subscribed", "channel": "fr", "offset": 0,
+                                          "epoch": "00000000000000bb", "recovered": False, "id": req["id"]}))
+                body = json.dumps({"type": "message", "channel": "fr", "offset": 1, "ts": 5,
+                                   "data": {"big": "x" * 70000}})
+                await ws.send([body[i:i + 1000] for i in range(0, len(body), 1000)])
+        result["close_code"] = ws.close_code
+
+    fake = FakeHub(fragmenting)
+    cleanup.append(fake)
+    d = Driver(fake.url)
+    cleanup.append(d)
+    d.state("CONNECTED")
+    d.send("sub fr")
+    m = d.messages("fr", 1)[0]
+    assert m["data"] == {"big": "x" * 70000}
+    assert d.finish() == 0
+    end = time.monotonic() + scaled(5)
+    while "close_code" not in result and time.monotonic() < end:
+        time.sleep(0.01)  # the fake's handler records the code once its loop ends
+    assert result.get("pong") and result.get("close_code") == 1000
