@@ -253,7 +253,7 @@ static void channel_info(wsh_http_x_t *x, const char *name, size_t len)
     wsh_history_lock(hub->history);
     wsh_history_chan_t *hc = wsh_history_find(hub->history, name, len);
     int rc = hc ? wsh_buf_appendf(&b, "{\"name\":\"%.*s\",\"subscribers\":%u,\"offset\":%llu,\"epoch\":\"%s\"}",
-                                  (int)len, name, hc->subscribers, (unsigned long long)hc->last_offset, hc->epoch)
+                                  (int)len, name, hc->subscribers, (unsigned long long)hc->committed_offset, hc->epoch)
                 : 0;
     wsh_history_unlock(hub->history);
     if (!hc) {
@@ -346,7 +346,7 @@ static void route_channels(wsh_http_x_t *x)
          n = wsh_hmap_iter(&hub->history->chans, &pos, n)) {
         wsh_history_chan_t *hc = WSH_CONTAINER_OF(n, wsh_history_chan_t, node);
         rc = wsh_buf_appendf(&b, "%s{\"name\":\"%s\",\"subscribers\":%u,\"offset\":%llu}", sep, hc->name,
-                             hc->subscribers, (unsigned long long)hc->last_offset);
+                             hc->subscribers, (unsigned long long)hc->committed_offset);
         sep = ",";
     }
     wsh_history_unlock(hub->history);

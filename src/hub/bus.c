@@ -89,7 +89,7 @@ void wsh_bus_on_commit(void *ud, struct wsh_journal_rec *recs, size_t cnt, int e
         if (!err && r->frame) {
             /* Only now is the message durable: kept for recovery and
              * delivered, in commit (= offset) order. */
-            wsh_history_retain(bus->history, r->hc, r->frame, r->ts);
+            wsh_history_commit(bus->history, r->hc, r->frame, r->offset, r->ts);
             wake |= wsh_bus_post(bus, SIZE_MAX, r->frame, r->hc, r->offset);
         }
         if (r->tag) {

@@ -179,8 +179,7 @@ int wsh_fanout_publish(wsh_hub_t *hub, const wsh_publish_t *p, wsh_published_t *
     }
     hc->last_offset++;
     hc->last_ts = ts;
-    if (m)
-        wsh_history_retain(h, hc, m, ts);
+    wsh_history_commit(h, hc, m, hc->last_offset, ts);
     remember(hub, hc, p, ts);
     out->offset = hc->last_offset;
     out->ts = ts;

@@ -63,7 +63,10 @@ int wsh_replay_subscribe(wsh_client_t *cl, const char *channel, size_t len, cons
     wsh_history_chan_t *hc = sub->ch->hc;
     bool recovered;
     uint32_t first = plan(hc, r, &recovered);
-    uint64_t snapshot = hc->last_offset;
+    /* What subscribers have been (or are being) sent: with a journal, a
+     * publish numbered but not yet committed is delivered live after the
+     * commit, so the snapshot must not include it. */
+    uint64_t snapshot = hc->committed_offset;
     /* A fresh subscription starts after the snapshot; an existing one keeps
      * its place unless this call replays (then the replay covers up to the
      * snapshot and the fan-out must not repeat it). */
@@ -109,7 +112,7 @@ int wsh_replay_history_json(wsh_hub_t *hub, const char *channel, size_t len, uin
         return WSH_ENOTFOUND;
     }
     int rc = wsh_buf_appendf(out, "\"channel\":\"%.*s\",\"epoch\":\"%s\",\"offset\":%llu,\"complete\":%s,\"messages\":[",
-                             (int)len, channel, hc->epoch, (unsigned long long)hc->last_offset,
+                             (int)len, channel, hc->epoch, (unsigned long long)hc->committed_offset,
                              wsh_history_covers(hc, since) ? "true" : "false");
     uint32_t first = wsh_history_first_after(hc, since);
     for (uint32_t i = first; i < hc->ring_cnt && i - first < limit && !rc; i++) {

@@ -122,10 +122,12 @@ void wsh_history_trim(wsh_history_t *h, wsh_history_chan_t *c, uint64_t now_ms)
     }
 }
 
-void wsh_history_retain(wsh_history_t *h, wsh_history_chan_t *c, wsh_msg_t *frame, uint64_t ts)
+void wsh_history_commit(wsh_history_t *h, wsh_history_chan_t *c, wsh_msg_t *frame, uint64_t offset, uint64_t ts)
 {
-    if (c->lim->max_count == 0) {
-        c->evicted_offset = c->last_offset;
+    if (offset > c->committed_offset)
+        c->committed_offset = offset;
+    if (c->lim->max_count == 0 || !frame) {
+        c->evicted_offset = offset;
         c->evicted_ts = ts;
         return;
     }
@@ -154,7 +156,7 @@ void wsh_history_retain(wsh_history_t *h, wsh_history_chan_t *c, wsh_msg_t *fram
     } else {
         own = wsh_msg_ref(frame);
     }
-    c->ring[(c->ring_head + c->ring_cnt) % c->ring_cap] = (wsh_history_entry_t){c->last_offset, ts, own};
+    c->ring[(c->ring_head + c->ring_cnt) % c->ring_cap] = (wsh_history_entry_t){offset, ts, own};
     c->ring_cnt++;
     wsh_history_trim(h, c, ts);
 }
@@ -176,19 +178,22 @@ size_t wsh_history_sweep(wsh_history_t *h, uint64_t now_ms)
 
 bool wsh_history_covers(const wsh_history_chan_t *c, uint64_t since)
 {
-    return since <= c->last_offset && since >= c->evicted_offset;
+    return since <= c->committed_offset && since >= c->evicted_offset;
 }
 
 uint32_t wsh_history_first_after(const wsh_history_chan_t *c, uint64_t since)
 {
-    /* Offsets in the ring are consecutive, so this is arithmetic. */
-    if (c->ring_cnt == 0)
-        return 0;
-    uint64_t oldest = c->ring[c->ring_head].offset;
-    if (since < oldest)
-        return 0;
-    uint64_t k = since - oldest + 1;
-    return k > c->ring_cnt ? c->ring_cnt : (uint32_t)k;
+    /* Binary search: offsets in the ring increase but need not be
+     * consecutive (a failed journal commit leaves a hole). */
+    uint32_t lo = 0, hi = c->ring_cnt;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->ring[(c->ring_head + mid) % c->ring_cap].offset <= since)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 wsh_msg_t *wsh_history_frame_for_caller(const wsh_history_t *h, const wsh_history_entry_t *e)

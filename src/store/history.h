@@ -47,7 +47,12 @@ typedef struct wsh_history_rule {
  * never restart. Fields change only under the store's lock. */
 typedef struct wsh_history_chan {
     wsh_hnode_t node;
-    uint64_t last_offset;
+    uint64_t last_offset;      /* the last offset assigned (numbered) */
+    /* The last offset released to subscribers: retained, delivered and
+     * replayable. With a journal it trails last_offset by the publishes
+     * numbered but not yet committed; without one it equals it. Snapshots
+     * (`subscribed` offsets, recovery, history answers) use this one. */
+    uint64_t committed_offset;
     uint64_t last_ts;
     uint32_t subscribers;   /* across all workers */
     const wsh_history_limits_t *lim; /* this channel's retention (a rule's or the default) */
@@ -118,10 +123,13 @@ wsh_history_chan_t *wsh_history_get(wsh_history_t *h, const char *name, size_t l
 /* Frees c if it has no subscribers and was never published to. */
 void wsh_history_release(wsh_history_t *h, wsh_history_chan_t *c);
 
-/* Retains frame as the message c->last_offset (just assigned) at ts, then
- * trims c to the limits. The store takes its own reference, or a private
- * copy when shared between threads. No-op when max_count is 0. */
-void wsh_history_retain(wsh_history_t *h, wsh_history_chan_t *c, wsh_msg_t *frame, uint64_t ts);
+/* Releases the message at offset (committed, in offset order): retains
+ * frame (NULL: none was built, nobody listens and nothing is kept) at ts,
+ * trims c to the limits, and advances c->committed_offset. The store takes
+ * its own reference, or a private copy when shared between threads. With a
+ * journal this runs at commit, when later offsets may already be numbered,
+ * which is why the offset is passed, not read from last_offset. */
+void wsh_history_commit(wsh_history_t *h, wsh_history_chan_t *c, wsh_msg_t *frame, uint64_t offset, uint64_t ts);
 
 /* Drops c's messages past the count or age limit (now_ms is wall time). */
 void wsh_history_trim(wsh_history_t *h, wsh_history_chan_t *c, uint64_t now_ms);

@@ -120,12 +120,13 @@ static int load_channels(wsh_journal_t *j, char *errbuf, size_t errlen)
                 first = false;
             }
             c->last_offset = off;
-            wsh_history_retain(h, c, m, ts);
+            wsh_history_commit(h, c, m, off, ts);
             wsh_msg_unref(m);
             nmsg++;
         }
         sqlite3_reset(msgs);
         c->last_offset = last;
+        c->committed_offset = last; /* everything on disk is committed */
         nchan++;
     }
     sqlite3_finalize(chans);

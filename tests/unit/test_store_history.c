@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/msg.h"
 #include "store/history.h"
 
 static void assert_epoch_format(const char *e)
@@ -158,6 +159,40 @@ static void test_history_many_channels_keep_their_records_through_growth(void **
     wsh_history_free(h); /* every record freed: LeakSanitizer checks */
 }
 
+/* With a journal, offsets are numbered at publish and committed later, in
+ * batches: commit records each message under its own offset (not the
+ * channel's latest number), snapshots follow commits, and a hole left by a
+ * failed commit does not shift the replay position. */
+static void test_history_commit_keeps_each_offset_and_trails_numbering(void **state)
+{
+    (void)state;
+    wsh_history_t *h = wsh_history_new(false);
+    wsh_history_limits_t keep = {100, 0};
+    wsh_history_set_limits(h, &keep);
+    wsh_history_chan_t *c = wsh_history_get(h, "j", 1);
+    for (int i = 0; i < 5; i++)
+        c->last_offset++; /* five numbered, none committed */
+    uint64_t offs[] = {1, 2, 4}; /* 3 failed to commit */
+    for (size_t i = 0; i < 3; i++) {
+        wsh_msg_t *m = wsh_msg_new_copy("x", 1);
+        wsh_history_commit(h, c, m, offs[i], 100 + i);
+        wsh_msg_unref(m);
+    }
+    assert_int_equal(c->last_offset, 5);
+    assert_int_equal(c->committed_offset, 4);
+    assert_int_equal(c->ring_cnt, 3);
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(wsh_history_at(c, i)->offset, offs[i]);
+    assert_int_equal(wsh_history_first_after(c, 0), 0);
+    assert_int_equal(wsh_history_first_after(c, 1), 1);
+    assert_int_equal(wsh_history_first_after(c, 2), 2); /* next is 4, across the hole */
+    assert_int_equal(wsh_history_first_after(c, 3), 2);
+    assert_int_equal(wsh_history_first_after(c, 4), 3);
+    assert_true(wsh_history_covers(c, 4));
+    assert_false(wsh_history_covers(c, 5)); /* numbered, not committed: nobody saw it */
+    wsh_history_free(h);
+}
+
 static void test_history_free_accepts_null(void **state)
 {
     (void)state;
@@ -176,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_history_channel_records_carry_the_process_epoch),
         cmocka_unit_test(test_history_longest_names_are_kept_whole),
         cmocka_unit_test(test_history_many_channels_keep_their_records_through_growth),
+        cmocka_unit_test(test_history_commit_keeps_each_offset_and_trails_numbering),
         cmocka_unit_test(test_history_free_accepts_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
