@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "http/upgrade.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/access.h"
@@ -164,6 +165,7 @@ int wsh_server_run(const wsh_config_t *cfg)
     srv.hub_opts.access = &access;
     srv.workers = wsh_xcalloc(srv.worker_cnt, sizeof *srv.workers);
     wsh_metrics_register();
+    wsh_upgrade_init();
     for (size_t i = 0; i < srv.worker_cnt; i++) {
         wsh_worker_init(&srv.workers[i], &srv, i);
         if (srv.bus)

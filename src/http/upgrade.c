@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
 
 #include <openssl/evp.h>
 
@@ -14,14 +15,33 @@
 /* RFC 6455 §1.3 / §4.2.2: the GUID appended to the key before hashing. */
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+/* The SHA-1 implementation, fetched once: OpenSSL 3 otherwise looks it up
+ * in the provider tables on every EVP_DigestInit_ex (EVP_sha1() is an
+ * implicit fetch), and the first lookup pulls in the default provider, so
+ * doing it at start also keeps that one-time cost out of per-connection
+ * figures. An EVP_MD is immutable and shared safely between threads. */
+static EVP_MD *sha1_md;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha1(void)
+{
+    sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
+void wsh_upgrade_init(void)
+{
+    pthread_once(&sha1_once, fetch_sha1);
+}
+
 void wsh_upgrade_accept_key(const char *key, size_t key_len, char accept[WSH_UPGRADE_ACCEPT_LEN])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
+    wsh_upgrade_init();
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     /* The digest context is our own allocation of a fixed size: failing it is
      * fatal (DESIGN.md "Errors"), like any wsh_x* allocation. */
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) || !EVP_DigestUpdate(ctx, key, key_len) ||
+    if (!sha1_md || !ctx || !EVP_DigestInit_ex(ctx, sha1_md, NULL) || !EVP_DigestUpdate(ctx, key, key_len) ||
         !EVP_DigestUpdate(ctx, ws_guid, sizeof ws_guid - 1) || !EVP_DigestFinal_ex(ctx, md, &md_len) ||
         md_len != 20) {
         fprintf(stderr, "wshub: SHA-1 unavailable\n");

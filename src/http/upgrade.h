@@ -25,6 +25,10 @@
  *   WSH_EBADREQ  anything else (400). */
 int wsh_upgrade_check(const wsh_http_req_t *req, char accept[WSH_UPGRADE_ACCEPT_LEN], const char **why);
 
+/* Fetches the SHA-1 implementation once (idempotent, thread-safe); the
+ * server calls it before listening, wsh_upgrade_accept_key calls it too. */
+void wsh_upgrade_init(void);
+
 /* Computes base64(SHA-1(key + GUID)) per RFC 6455 §4.2.2. */
 void wsh_upgrade_accept_key(const char *key, size_t key_len, char accept[WSH_UPGRADE_ACCEPT_LEN]);
 

@@ -21,7 +21,6 @@ struct wsh_channel;
 /* One client's subscription to one channel. Allocated by subscribe, freed by
  * unsubscribe (or when the client goes). */
 typedef struct wsh_sub {
-    wsh_hnode_t node;          /* in hub->subs, keyed by (client, channel) */
     struct wsh_client *client;
     struct wsh_channel *ch;
     uint32_t idx;              /* position in ch->subs */

@@ -37,12 +37,21 @@ static int setup(void **state)
     return 0;
 }
 
+/* Subscriptions in the registry: the sum over its channels. */
+static size_t sub_total(const wsh_hub_t *hub)
+{
+    size_t total = 0, pos = 0;
+    for (wsh_hnode_t *n = wsh_hmap_iter(&hub->channels, &pos, NULL); n; n = wsh_hmap_iter(&hub->channels, &pos, n))
+        total += WSH_CONTAINER_OF(n, wsh_channel_t, node)->sub_cnt;
+    return total;
+}
+
 static int teardown(void **state)
 {
     fixture_t *f = *state;
     /* Every test leaves the registry empty, as wsh_hub_free requires. */
     assert_int_equal(f->hub->channels.cnt, 0);
-    assert_int_equal(f->hub->subs.cnt, 0);
+    assert_int_equal(sub_total(f->hub), 0);
     wsh_hub_free(f->hub);
     wsh_history_free(f->history);
     free(f);
@@ -51,11 +60,13 @@ static int teardown(void **state)
 
 static void client_init(wsh_client_t *cl, wsh_hub_t *hub, const char *id)
 {
+    /* The registry never reads the id (the struct has no room for one here). */
+    (void)id;
     memset(cl, 0, sizeof *cl);
     cl->hub = hub;
     wsh_list_init(&cl->subs);
-    snprintf(cl->id, sizeof cl->id, "%s", id);
 }
+
 
 static int sub(fixture_t *f, wsh_client_t *cl, const char *name)
 {
@@ -162,7 +173,7 @@ static void test_channel_first_subscribe_creates_the_channel(void **state)
     assert_int_equal(a.sub_cnt, 1);
     assert_int_equal(list_len(&a.subs), 1);
     assert_int_equal(f->hub->channels.cnt, 1);
-    assert_int_equal(f->hub->subs.cnt, 1);
+    assert_int_equal(sub_total(f->hub), 1);
     assert_int_equal(gauge(&wsh_metrics_tls->subscriptions), subs0 + 1);
     assert_int_equal(gauge(&wsh_metrics_tls->channels), chans0 + 1);
     assert_int_equal(unsub(f, &a, "news"), 0);
@@ -182,7 +193,7 @@ static void test_channel_double_subscribe_is_idempotent_and_returns_1(void **sta
     assert_int_equal(find(f, "news")->sub_cnt, 1);
     assert_int_equal(a.sub_cnt, 1);
     assert_int_equal(list_len(&a.subs), 1);
-    assert_int_equal(f->hub->subs.cnt, 1);
+    assert_int_equal(sub_total(f->hub), 1);
     assert_int_equal(gauge(&wsh_metrics_tls->subscriptions), subs0);
     /* One unsubscribe undoes it. */
     assert_int_equal(unsub(f, &a, "news"), 0);
@@ -207,7 +218,7 @@ static void test_channel_many_clients_share_one_channel(void **state)
     assert_true(channel_has(news, &a) && channel_has(news, &b) && channel_has(news, &c));
     assert_int_equal(find(f, "sports")->sub_cnt, 1);
     assert_int_equal(f->hub->channels.cnt, 2);
-    assert_int_equal(f->hub->subs.cnt, 4);
+    assert_int_equal(sub_total(f->hub), 4);
     /* Removing the first entry moves the last into its slot. */
     assert_int_equal(unsub(f, &a, "news"), 0);
     assert_ptr_equal(find(f, "news"), news); /* still there: others subscribe */
@@ -269,7 +280,7 @@ static void test_channel_is_freed_when_the_last_subscriber_leaves(void **state)
     assert_int_equal(unsub(f, &b, "news"), 0);
     assert_null(find(f, "news"));
     assert_int_equal(f->hub->channels.cnt, 0);
-    assert_int_equal(f->hub->subs.cnt, 0);
+    assert_int_equal(sub_total(f->hub), 0);
     /* A new subscriber makes a fresh channel. */
     assert_int_equal(sub(f, &a, "news"), 0);
     assert_int_equal(find(f, "news")->sub_cnt, 1);
@@ -445,7 +456,7 @@ static void test_channel_swap_remove_keeps_registry_consistent_under_random_chur
                 for (int k = 0; k < CLIENTS; k++)
                     assert_int_equal(channel_has(x, &cl[k]), model[k][j]);
             }
-            assert_int_equal(f->hub->subs.cnt, total);
+            assert_int_equal(sub_total(f->hub), total);
             assert_int_equal(f->hub->channels.cnt, live);
             assert_int_equal(gauge(&wsh_metrics_tls->subscriptions), subs0 + total);
         }
