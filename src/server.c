@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
-#include "http/upgrade.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/access.h"
+#include "http/upgrade.h"
 #include "hub/bus.h"
 #include "hub/receipts.h"
 #include "net/tls.h"
