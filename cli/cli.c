@@ -25,6 +25,24 @@ bool wsh_cli_is_command(const char *cmd)
            strcmp(cmd, "history") == 0;
 }
 
+void wsh_cli_client_options(const wsh_cli_opts_t *o, wshub_options_t *wo)
+{
+    wshub_options_init(wo);
+    wo->url = o->url;
+    wo->token = o->token;
+    wo->ca_file = o->ca_file;
+    wo->tls_no_verify = o->insecure;
+}
+
+int wsh_cli_client_new(const wsh_cli_opts_t *o, const wshub_options_t *wo, wshub_client_t **c)
+{
+    int rc = wshub_client_new(wo, c);
+    if (rc == 0)
+        return 0;
+    wsh_cli_error("%s: %s", o->url, wshub_strerror(rc));
+    return rc == WSHUB_EURL ? WSH_CLI_EUSAGE : WSH_CLI_ECONNECT;
+}
+
 void wsh_cli_error(const char *fmt, ...)
 {
     va_list ap;

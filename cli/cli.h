@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wshub.h"
+
 enum {
     WSH_CLI_OK = 0,
     WSH_CLI_EHUB = 1,      /* the hub answered with an error (or refused us) */
@@ -52,6 +54,13 @@ int wsh_cli_history(const wsh_cli_opts_t *o);
  * (or a human line when pretty) and flushes, so pipes see it at once. */
 void wsh_cli_print_message(bool pretty, const char *channel, uint64_t offset, uint64_t ts, const char *epoch,
                            const char *data, size_t data_len);
+
+/* Starts wo with o's connection settings (url, token, TLS verification);
+ * the caller adds its callbacks. */
+void wsh_cli_client_options(const wsh_cli_opts_t *o, wshub_options_t *wo);
+/* Creates the client; on failure prints why and returns the exit code
+ * (usage for a bad URL, else cannot-connect), on success 0. */
+int wsh_cli_client_new(const wsh_cli_opts_t *o, const wshub_options_t *wo, wshub_client_t **c);
 
 /* Prints "wshub: <what>" to stderr. */
 void wsh_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -148,21 +148,15 @@ int wsh_cli_pub(const wsh_cli_opts_t *o)
     const char *channel = o->argv[0];
     bool from_stdin = o->argc == 1 || strcmp(o->argv[1], "-") == 0;
     wshub_options_t wo;
-    wshub_options_init(&wo);
-    wo.url = o->url;
-    wo.token = o->token;
-    wo.ca_file = o->ca_file;
-    wo.tls_no_verify = o->insecure;
+    wsh_cli_client_options(o, &wo);
     wo.on_state = on_state;
     wo.on_publish = on_publish;
     wo.on_receipt = on_receipt;
     wo.user = &r;
     wshub_client_t *c;
-    int rc = wshub_client_new(&wo, &c);
-    if (rc != 0) {
-        wsh_cli_error("%s: %s", o->url, wshub_strerror(rc));
-        return rc == WSHUB_EURL ? WSH_CLI_EUSAGE : WSH_CLI_ECONNECT;
-    }
+    int rc = wsh_cli_client_new(o, &wo, &c);
+    if (rc != 0)
+        return rc;
     wsh_buf_t in = {0};
     bool input_done = !from_stdin;
     int result = WSH_CLI_OK;

@@ -80,22 +80,16 @@ int wsh_cli_sub(const wsh_cli_opts_t *o)
 {
     sub_run_t r = {.o = o};
     wshub_options_t wo;
-    wshub_options_init(&wo);
-    wo.url = o->url;
-    wo.token = o->token;
-    wo.ca_file = o->ca_file;
-    wo.tls_no_verify = o->insecure;
+    wsh_cli_client_options(o, &wo);
     wo.on_state = on_state;
     wo.on_message = on_message;
     wo.on_lost = on_lost;
     wo.on_sub_error = on_sub_error;
     wo.user = &r;
     wshub_client_t *c;
-    int rc = wshub_client_new(&wo, &c);
-    if (rc != 0) {
-        wsh_cli_error("%s: %s", o->url, wshub_strerror(rc));
-        return rc == WSHUB_EURL ? WSH_CLI_EUSAGE : WSH_CLI_ECONNECT;
-    }
+    int rc = wsh_cli_client_new(o, &wo, &c);
+    if (rc != 0)
+        return rc;
     wshub_sub_options_t so = {.has_since = o->has_since, .since = o->since, .history = o->history};
     for (int i = 0; i < o->argc; i++) {
         rc = wshub_subscribe(c, o->argv[i], &so);
