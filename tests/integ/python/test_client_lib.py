@@ -37,11 +37,15 @@ def cleanup():
 
 
 def connected_and_subscribed(d, hub_port, channel):
-    """Waits until the driver's subscription delivers: publishes a marker
-    over HTTP and waits for it (the driver prints no `subscribed` event)."""
+    """Waits until the hub has the driver's subscription (its own report of
+    the channel's subscribers): the driver acks `sub` when the library takes
+    the command, before the hub has it, and a publish racing ahead of the
+    subscribe would be missed (the driver prints no `subscribed` event).
+    Each caller is the channel's only subscriber."""
     d.state("CONNECTED")
     d.send("sub %s" % channel)
     d.expect(lambda e: e["ev"] == "cmd" and e["cmd"] == "sub", what="sub ack")
+    wait_subscribers(hub_port, channel)
 
 
 def test_kill9_restart_while_messages_flow_delivers_every_message_once_in_order(data_dir, cleanup):
