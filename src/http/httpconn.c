@@ -94,7 +94,11 @@ static void route(wsh_conn_t *c, httpconn_t *h, wsh_http_req_t *req)
     wsh_http_x_t x = {
         .conn = c,
         .req = req,
-        .keep_alive = req->keep_alive && !h->is_draining,
+        /* A request carrying Upgrade that is not switched (any non-101
+         * answer, on any route) ends the connection: a proxy that took the
+         * attempt for a tunnel must not get later bytes to our routes
+         * (upgrade smuggling, attacks-and-faults B9). */
+        .keep_alive = req->keep_alive && !h->is_draining && !wsh_http_req_header(req, "Upgrade"),
         .is_head = req->method == HTTP_HEAD,
     };
     int status = 0;
