@@ -64,12 +64,16 @@ $('form').addEventListener('submit', async (ev) => {
 });
 
 // How many overlays are listening, from the HTTP API (the control page
-// itself does not subscribe).
+// itself does not subscribe). The list, not /api/channels/{name}: a channel
+// nobody holds (e.g. while overlays reconnect after a hub restart) is simply
+// absent from it, where the single-channel route answers 404, which a
+// browser reports as a console error.
 async function watchers() {
   try {
-    const r = await fetch(`/api/channels/${encodeURIComponent(channel)}`, { cache: 'no-store' });
-    if (r.ok || r.status === 404) {
-      const n = r.ok ? (await r.json()).subscribers : 0;
+    const r = await fetch('/api/channels', { cache: 'no-store' });
+    if (r.ok) {
+      const found = (await r.json()).channels.find((c) => c.name === channel);
+      const n = found ? found.subscribers : 0;
       $('watchers').textContent = `${n} overlay${n === 1 ? '' : 's'} subscribed to ${channel}`;
     } else {
       $('watchers').textContent = ''; // e.g. the HTTP API wants a key: the count is only a nicety
