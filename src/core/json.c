@@ -1,40 +1,60 @@
 /* Recursive-descent RFC 8259 validator that records spans (see json.h). Written
  * here because Debian's jsmn, the span tokenizer considered first, accepts
  * invalid documents ([1 2], [01], {"a":tru}, trailing commas): see
- * docs/dependencies.md. */
+ * docs/dependencies.md.
+ *
+ * Every /ws command goes through here, so the parser is written for speed:
+ * the cursor lives in a local and is passed and returned by value (a failure
+ * returns FAIL and records where it happened once), plain string bytes are
+ * scanned 16 at a time, and whitespace and literal checks are inline. */
 #include "core/json.h"
 
 #include <string.h>
 
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#define WSH_JSON_SSE2 1
+#endif
+
 #include "core/err.h"
+
+/* The cursor value that means "failed"; p->err and p->err_pos say why and where. */
+#define FAIL SIZE_MAX
 
 typedef struct parser {
     const char *s;
     size_t len;
-    size_t pos;
     wsh_json_tok_t *toks;
     size_t cap;
     size_t cnt;
     unsigned record_depth;
     unsigned max_depth;
     int err;
+    size_t err_pos;
 } parser_t;
 
-static int fail(parser_t *p, int err)
+/* Records the first failure: the error and the offset reported as err_pos. */
+static size_t fail(parser_t *p, size_t pos, int err)
 {
-    if (!p->err)
+    if (!p->err) {
         p->err = err;
-    return -1;
+        p->err_pos = pos;
+    }
+    return FAIL;
 }
 
-static void skip_ws(parser_t *p)
+/* RFC 8259 §2: insignificant whitespace is space, tab, LF and CR. Bytes above
+ * the space are by far the common case, so they are ruled out with one test. */
+static inline bool is_ws(unsigned char c)
 {
-    while (p->pos < p->len) {
-        char c = p->s[p->pos];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            break;
-        p->pos++;
-    }
+    return c <= ' ' && (c == ' ' || c == '\t' || c == '\n' || c == '\r');
+}
+
+static inline size_t skip_ws(const parser_t *p, size_t pos)
+{
+    while (pos < p->len && is_ws((unsigned char)p->s[pos]))
+        pos++;
+    return pos;
 }
 
 static int hexval(char c)
@@ -63,201 +83,292 @@ static long read_hex4(const parser_t *p, size_t pos)
     return v;
 }
 
+/* The first byte at or after pos that ends a run of plain string bytes: '"',
+ * '\\' or a control character (RFC 8259 §7: those must be escaped); len if
+ * none does. Strings are most of a command's bytes (a publish's data is
+ * mostly string), so with SSE2 (every x86-64) 16 bytes are tested at once;
+ * the loads stay inside s[0..len). */
+static inline size_t scan_plain(const char *s, size_t pos, size_t len)
+{
+#ifdef WSH_JSON_SSE2
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i bslash = _mm_set1_epi8('\\');
+    const __m128i ctl_max = _mm_set1_epi8(0x1F);
+/* min(v, 0x1F) == v exactly for the bytes 0x00-0x1F (unsigned). */
+#define STOP_BITS(v)                                                                                     \
+    ((unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)), \
+                                              _mm_cmpeq_epi8(_mm_min_epu8(v, ctl_max), v))))
+    while (len - pos >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + pos));
+        unsigned bits = STOP_BITS(v);
+        if (bits)
+            return pos + (size_t)__builtin_ctz(bits);
+        pos += 16;
+    }
+    if (len >= 16 && pos < len) {
+        /* The last bytes: one load that ends at len, overlapping what was
+         * already scanned, whose bits before pos are shifted out. */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + len - 16));
+        unsigned bits = STOP_BITS(v) >> (pos - (len - 16));
+        return bits ? pos + (size_t)__builtin_ctz(bits) : len;
+    }
+#undef STOP_BITS
+#endif
+    while (pos < len) {
+        unsigned char c = (unsigned char)s[pos];
+        if (c == '"' || c == '\\' || c < 0x20)
+            break;
+        pos++;
+    }
+    return pos;
+}
+
 /* RFC 8259 §7: strings; escapes must be one of the listed, \u surrogates
- * must pair (a lone surrogate cannot be represented in UTF-8, §8.2). */
-static int parse_string(parser_t *p, bool *has_escape)
+ * must pair (a lone surrogate cannot be represented in UTF-8, §8.2).
+ * s[pos] is the opening quote; returns the offset after the closing one. */
+static size_t parse_string(parser_t *p, size_t pos, bool *has_escape)
 {
     const char *s = p->s;
-    size_t pos = p->pos + 1;
-    *has_escape = false;
+    size_t len = p->len;
+    bool esc = false;
+    pos++;
     for (;;) {
-        /* Fast scan over plain bytes. */
-        while (pos < p->len) {
-            unsigned char c = (unsigned char)s[pos];
-            if (c == '"' || c == '\\' || c < 0x20)
-                break;
-            pos++;
-        }
-        if (pos >= p->len) {
-            p->pos = pos;
-            return fail(p, WSH_EBADREQ);
-        }
+        pos = scan_plain(s, pos, len);
+        if (pos >= len)
+            return fail(p, pos, WSH_EBADREQ);
         unsigned char c = (unsigned char)s[pos];
         if (c == '"') {
-            p->pos = pos + 1;
-            return 0;
+            *has_escape = esc;
+            return pos + 1;
         }
-        if (c < 0x20) {
-            p->pos = pos;
-            return fail(p, WSH_EBADREQ);
-        }
-        *has_escape = true;
-        if (pos + 1 >= p->len) {
-            p->pos = pos;
-            return fail(p, WSH_EBADREQ);
-        }
+        if (c < 0x20)
+            return fail(p, pos, WSH_EBADREQ);
+        esc = true;
+        if (pos + 1 >= len)
+            return fail(p, pos, WSH_EBADREQ);
         char e = s[pos + 1];
         if (e == 'u') {
             long cp = read_hex4(p, pos + 2);
-            if (cp < 0) {
-                p->pos = pos;
-                return fail(p, WSH_EBADREQ);
-            }
+            if (cp < 0)
+                return fail(p, pos, WSH_EBADREQ);
             pos += 6;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                long lo = (pos + 1 < p->len && s[pos] == '\\' && s[pos + 1] == 'u') ? read_hex4(p, pos + 2) : -1;
-                if (lo < 0xDC00 || lo > 0xDFFF) {
-                    p->pos = pos;
-                    return fail(p, WSH_EBADREQ);
-                }
+                long lo = (pos + 1 < len && s[pos] == '\\' && s[pos + 1] == 'u') ? read_hex4(p, pos + 2) : -1;
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return fail(p, pos, WSH_EBADREQ);
                 pos += 6;
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                p->pos = pos - 6;
-                return fail(p, WSH_EBADREQ);
+                return fail(p, pos - 6, WSH_EBADREQ);
             }
         } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
             pos += 2;
         } else {
-            p->pos = pos;
-            return fail(p, WSH_EBADREQ);
+            return fail(p, pos, WSH_EBADREQ);
         }
     }
 }
 
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* The first non-digit at or after pos (len if none). Timestamps and offsets
+ * run to 13-19 digits, so eight are checked at a time when they are there:
+ * a byte is a digit when its high nibble is 3 and adding 6 keeps it so. */
+static inline size_t scan_digits(const char *s, size_t pos, size_t len)
+{
+    const uint64_t hi = 0xF0F0F0F0F0F0F0F0u, thirty = 0x3030303030303030u, six = 0x0606060606060606u;
+    while (len - pos >= 8) {
+        uint64_t v;
+        memcpy(&v, s + pos, 8);
+        if ((v & hi) != thirty || ((v + six) & hi) != thirty)
+            break;
+        pos += 8;
+    }
+    while (pos < len && is_digit(s[pos]))
+        pos++;
+    return pos;
+}
 
 /* RFC 8259 §6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-static int parse_number(parser_t *p)
+static size_t parse_number(parser_t *p, size_t pos)
 {
     const char *s = p->s;
-    size_t pos = p->pos;
-    if (pos < p->len && s[pos] == '-')
+    size_t len = p->len;
+    if (pos < len && s[pos] == '-')
         pos++;
-    if (pos >= p->len || !is_digit(s[pos]))
-        goto bad;
-    if (s[pos] == '0') {
+    if (pos >= len || !is_digit(s[pos]))
+        return fail(p, pos, WSH_EBADREQ);
+    if (s[pos] == '0')
         pos++;
-    } else {
-        while (pos < p->len && is_digit(s[pos]))
+    else
+        pos = scan_digits(s, pos, len);
+    if (pos < len && s[pos] == '.') {
+        pos++;
+        if (pos >= len || !is_digit(s[pos]))
+            return fail(p, pos, WSH_EBADREQ);
+        pos = scan_digits(s, pos, len);
+    }
+    if (pos < len && (s[pos] == 'e' || s[pos] == 'E')) {
+        pos++;
+        if (pos < len && (s[pos] == '+' || s[pos] == '-'))
+            pos++;
+        if (pos >= len || !is_digit(s[pos]))
+            return fail(p, pos, WSH_EBADREQ);
+        while (pos < len && is_digit(s[pos]))
             pos++;
     }
-    if (pos < p->len && s[pos] == '.') {
-        pos++;
-        if (pos >= p->len || !is_digit(s[pos]))
-            goto bad;
-        while (pos < p->len && is_digit(s[pos]))
-            pos++;
-    }
-    if (pos < p->len && (s[pos] == 'e' || s[pos] == 'E')) {
-        pos++;
-        if (pos < p->len && (s[pos] == '+' || s[pos] == '-'))
-            pos++;
-        if (pos >= p->len || !is_digit(s[pos]))
-            goto bad;
-        while (pos < p->len && is_digit(s[pos]))
-            pos++;
-    }
-    p->pos = pos;
-    return 0;
-bad:
-    p->pos = pos;
-    return fail(p, WSH_EBADREQ);
+    return pos;
 }
 
-static int parse_literal(parser_t *p, const char *lit, size_t n)
+/* true, false, null: the error offset is the literal's first byte. */
+static inline size_t parse_literal(parser_t *p, size_t pos, const char *lit, size_t n)
 {
-    if (p->len - p->pos < n || memcmp(p->s + p->pos, lit, n) != 0)
-        return fail(p, WSH_EBADREQ);
-    p->pos += n;
-    return 0;
+    if (p->len - pos < n || memcmp(p->s + pos, lit, n) != 0)
+        return fail(p, pos, WSH_EBADREQ);
+    return pos + n;
 }
 
-/* Reserves a token slot when depth is recorded; returns its index, -1 when
- * not recorded, -2 on overflow. */
-static long new_tok(parser_t *p, unsigned depth, wsh_json_type_t type)
+/* Reserves a token slot for a value starting at pos when depth is recorded;
+ * returns its index, -1 when not recorded, -2 on overflow (failed). */
+static inline long new_tok(parser_t *p, size_t pos, unsigned depth, wsh_json_type_t type)
 {
     if (depth > p->record_depth)
         return -1;
     if (p->cnt == p->cap) {
-        fail(p, WSH_ETOOBIG);
+        fail(p, pos, WSH_ETOOBIG);
         return -2;
     }
-    wsh_json_tok_t *t = &p->toks[p->cnt];
-    t->type = (uint8_t)type;
-    t->has_escape = false;
-    t->start = (uint32_t)p->pos;
-    t->end = 0;
-    t->size = 0;
-    t->next = 0;
+    p->toks[p->cnt] = (wsh_json_tok_t){.type = (uint8_t)type, .start = (uint32_t)pos};
     return (long)p->cnt++;
 }
 
-static void end_tok(parser_t *p, long idx)
+static inline void end_tok(parser_t *p, long idx, size_t pos)
 {
     if (idx >= 0) {
-        p->toks[idx].end = (uint32_t)p->pos;
+        p->toks[idx].end = (uint32_t)pos;
         p->toks[idx].next = (uint32_t)p->cnt;
     }
 }
 
-static int parse_value(parser_t *p, unsigned depth);
+static size_t parse_value(parser_t *p, size_t pos, unsigned depth);
 
-static int parse_container(parser_t *p, unsigned depth, bool is_object, long idx)
+/* parse_value for a value deeper than record_depth: the same grammar, limits
+ * and error offsets, without the token bookkeeping. Most of a publish's
+ * bytes are in its `data`, which is validated here. */
+static size_t skip_value(parser_t *p, size_t pos, unsigned depth)
 {
-    char close = is_object ? '}' : ']';
-    uint32_t count = 0;
-    p->pos++;
-    skip_ws(p);
-    if (p->pos < p->len && p->s[p->pos] == close) {
-        p->pos++;
-        return 0;
+    const char *s = p->s;
+    size_t len = p->len;
+    bool esc;
+    pos = skip_ws(p, pos);
+    if (pos >= len)
+        return fail(p, pos, WSH_EBADREQ);
+    char c = s[pos];
+    switch (c) {
+    case '"': return parse_string(p, pos, &esc);
+    case '{':
+    case '[': {
+        if (depth >= p->max_depth)
+            return fail(p, pos, WSH_ETOOBIG);
+        bool is_object = c == '{';
+        char close = is_object ? '}' : ']';
+        pos = skip_ws(p, pos + 1);
+        if (pos < len && s[pos] == close)
+            return pos + 1;
+        for (;;) {
+            if (is_object) {
+                if (pos >= len || s[pos] != '"')
+                    return fail(p, pos, WSH_EBADREQ);
+                pos = parse_string(p, pos, &esc);
+                if (pos == FAIL)
+                    return FAIL;
+                pos = skip_ws(p, pos);
+                if (pos >= len || s[pos] != ':')
+                    return fail(p, pos, WSH_EBADREQ);
+                pos++;
+            }
+            pos = skip_value(p, pos, depth + 1);
+            if (pos == FAIL)
+                return FAIL;
+            pos = skip_ws(p, pos);
+            if (pos >= len)
+                return fail(p, pos, WSH_EBADREQ);
+            if (s[pos] == ',') {
+                pos = skip_ws(p, pos + 1);
+                continue;
+            }
+            if (s[pos] == close)
+                return pos + 1;
+            return fail(p, pos, WSH_EBADREQ);
+        }
     }
-    for (;;) {
-        if (is_object) {
-            skip_ws(p);
-            if (p->pos >= p->len || p->s[p->pos] != '"')
-                return fail(p, WSH_EBADREQ);
-            long k = new_tok(p, depth + 1, WSH_JSON_STRING);
-            if (k == -2)
-                return -1;
-            bool esc;
-            if (parse_string(p, &esc) < 0)
-                return -1;
-            if (k >= 0)
-                p->toks[k].has_escape = esc;
-            end_tok(p, k);
-            skip_ws(p);
-            if (p->pos >= p->len || p->s[p->pos] != ':')
-                return fail(p, WSH_EBADREQ);
-            p->pos++;
-        }
-        if (parse_value(p, depth + 1) < 0)
-            return -1;
-        count++;
-        skip_ws(p);
-        if (p->pos >= p->len)
-            return fail(p, WSH_EBADREQ);
-        char c = p->s[p->pos];
-        if (c == ',') {
-            p->pos++;
-            continue;
-        }
-        if (c == close) {
-            p->pos++;
-            if (idx >= 0)
-                p->toks[idx].size = count;
-            return 0;
-        }
-        return fail(p, WSH_EBADREQ);
+    case 't': return parse_literal(p, pos, "true", 4);
+    case 'f': return parse_literal(p, pos, "false", 5);
+    case 'n': return parse_literal(p, pos, "null", 4);
+    default:
+        if (c == '-' || is_digit(c))
+            return parse_number(p, pos);
+        return fail(p, pos, WSH_EBADREQ);
     }
 }
 
-static int parse_value(parser_t *p, unsigned depth)
+/* An object or array whose opening bracket is at pos. */
+static size_t parse_container(parser_t *p, size_t pos, unsigned depth, bool is_object, long idx)
 {
-    skip_ws(p);
-    if (p->pos >= p->len)
-        return fail(p, WSH_EBADREQ);
-    char c = p->s[p->pos];
+    const char *s = p->s;
+    size_t len = p->len;
+    char close = is_object ? '}' : ']';
+    uint32_t count = 0;
+    pos = skip_ws(p, pos + 1);
+    if (pos < len && s[pos] == close)
+        return pos + 1;
+    for (;;) {
+        if (is_object) {
+            if (pos >= len || s[pos] != '"')
+                return fail(p, pos, WSH_EBADREQ);
+            long k = new_tok(p, pos, depth + 1, WSH_JSON_STRING);
+            if (k == -2)
+                return FAIL;
+            bool esc;
+            pos = parse_string(p, pos, &esc);
+            if (pos == FAIL)
+                return FAIL;
+            if (k >= 0)
+                p->toks[k].has_escape = esc;
+            end_tok(p, k, pos);
+            pos = skip_ws(p, pos);
+            if (pos >= len || s[pos] != ':')
+                return fail(p, pos, WSH_EBADREQ);
+            pos++;
+        }
+        pos = parse_value(p, pos, depth + 1);
+        if (pos == FAIL)
+            return FAIL;
+        count++;
+        pos = skip_ws(p, pos);
+        if (pos >= len)
+            return fail(p, pos, WSH_EBADREQ);
+        char c = s[pos];
+        if (c == ',') {
+            pos = skip_ws(p, pos + 1);
+            continue;
+        }
+        if (c == close) {
+            if (idx >= 0)
+                p->toks[idx].size = count;
+            return pos + 1;
+        }
+        return fail(p, pos, WSH_EBADREQ);
+    }
+}
+
+static size_t parse_value(parser_t *p, size_t pos, unsigned depth)
+{
+    if (depth > p->record_depth)
+        return skip_value(p, pos, depth);
+    pos = skip_ws(p, pos);
+    if (pos >= p->len)
+        return fail(p, pos, WSH_EBADREQ);
+    char c = p->s[pos];
     wsh_json_type_t type;
     switch (c) {
     case '{': type = WSH_JSON_OBJECT; break;
@@ -271,49 +382,49 @@ static int parse_value(parser_t *p, unsigned depth)
             type = WSH_JSON_NUMBER;
             break;
         }
-        return fail(p, WSH_EBADREQ);
+        return fail(p, pos, WSH_EBADREQ);
     }
-    long idx = new_tok(p, depth, type);
+    long idx = new_tok(p, pos, depth, type);
     if (idx == -2)
-        return -1;
-    int rc;
+        return FAIL;
     bool esc = false;
     switch (type) {
     case WSH_JSON_OBJECT:
     case WSH_JSON_ARRAY:
         if (depth >= p->max_depth)
-            return fail(p, WSH_ETOOBIG);
-        rc = parse_container(p, depth, type == WSH_JSON_OBJECT, idx);
+            return fail(p, pos, WSH_ETOOBIG);
+        pos = parse_container(p, pos, depth, type == WSH_JSON_OBJECT, idx);
         break;
-    case WSH_JSON_STRING: rc = parse_string(p, &esc); break;
-    case WSH_JSON_TRUE: rc = parse_literal(p, "true", 4); break;
-    case WSH_JSON_FALSE: rc = parse_literal(p, "false", 5); break;
-    case WSH_JSON_NULL: rc = parse_literal(p, "null", 4); break;
-    default: rc = parse_number(p); break;
+    case WSH_JSON_STRING: pos = parse_string(p, pos, &esc); break;
+    case WSH_JSON_TRUE: pos = parse_literal(p, pos, "true", 4); break;
+    case WSH_JSON_FALSE: pos = parse_literal(p, pos, "false", 5); break;
+    case WSH_JSON_NULL: pos = parse_literal(p, pos, "null", 4); break;
+    default: pos = parse_number(p, pos); break;
     }
-    if (rc < 0)
-        return -1;
+    if (pos == FAIL)
+        return FAIL;
     if (idx >= 0)
         p->toks[idx].has_escape = esc;
-    end_tok(p, idx);
-    return 0;
+    end_tok(p, idx, pos);
+    return pos;
 }
 
 int wsh_json_parse(const char *s, size_t len, wsh_json_tok_t *toks, size_t cap, unsigned record_depth,
                    unsigned max_depth, size_t *err_pos)
 {
-    parser_t p = {s, len, 0, toks, cap, 0, record_depth, max_depth, 0};
+    parser_t p = {s, len, toks, cap, 0, record_depth, max_depth, 0, 0};
     if (cap == 0 || len > UINT32_MAX)
         return WSH_ETOOBIG;
-    if (parse_value(&p, 0) == 0) {
-        skip_ws(&p);
-        if (p.pos == len)
+    size_t pos = parse_value(&p, 0, 0);
+    if (pos != FAIL) {
+        pos = skip_ws(&p, pos);
+        if (pos == len)
             return (int)p.cnt;
-        p.err = WSH_EBADREQ; /* trailing garbage after the value */
+        fail(&p, pos, WSH_EBADREQ); /* trailing garbage after the value */
     }
     if (err_pos)
-        *err_pos = p.pos;
-    return p.err ? p.err : WSH_EBADREQ;
+        *err_pos = p.err_pos;
+    return p.err;
 }
 
 /* Decodes the escape at s[i] (after the backslash) into out; returns the
@@ -368,6 +479,15 @@ long wsh_json_str_decode(const char *s, const wsh_json_tok_t *t, char *out, size
     size_t o = 0;
     if (cap == 0)
         return -1; /* not even the NUL fits */
+    if (t->type == WSH_JSON_STRING && !t->has_escape) {
+        /* Without escapes decoding is a copy (a channel name on every publish). */
+        size_t n = t->end - t->start - 2;
+        if (n >= cap)
+            return -1;
+        memcpy(out, s + t->start + 1, n);
+        out[n] = '\0';
+        return (long)n;
+    }
     for (size_t i = t->start + 1; i < t->end - 1;) {
         char buf[4];
         size_t n = 1;
@@ -386,9 +506,7 @@ long wsh_json_str_decode(const char *s, const wsh_json_tok_t *t, char *out, size
     return (long)o;
 }
 
-/* str_eq with the literal's length known (obj_get compares one key with
- * every member; measuring it once matters on the publish path). */
-static bool str_eq_n(const char *s, const wsh_json_tok_t *t, const char *lit, size_t n)
+bool wsh_json_str_eq_n(const char *s, const wsh_json_tok_t *t, const char *lit, size_t n)
 {
     if (t->type != WSH_JSON_STRING)
         return false;
@@ -414,7 +532,7 @@ static bool str_eq_n(const char *s, const wsh_json_tok_t *t, const char *lit, si
 
 bool wsh_json_str_eq(const char *s, const wsh_json_tok_t *t, const char *lit)
 {
-    return str_eq_n(s, t, lit, strlen(lit));
+    return wsh_json_str_eq_n(s, t, lit, strlen(lit));
 }
 
 int wsh_json_obj_get(const char *s, const wsh_json_tok_t *toks, int obj, const char *key)
@@ -429,7 +547,7 @@ int wsh_json_obj_get(const char *s, const wsh_json_tok_t *toks, int obj, const c
     uint32_t i = (uint32_t)obj + 1;
     for (uint32_t m = 0; m < toks[obj].size; m++) {
         uint32_t val = i + 1;
-        if (str_eq_n(s, &toks[i], key, n))
+        if (wsh_json_str_eq_n(s, &toks[i], key, n))
             return (int)val;
         i = toks[val].next;
     }

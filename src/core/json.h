@@ -52,6 +52,10 @@ int wsh_json_obj_get(const char *s, const wsh_json_tok_t *toks, int obj, const c
 /* True if string token t equals lit (after unescaping). */
 bool wsh_json_str_eq(const char *s, const wsh_json_tok_t *t, const char *lit);
 
+/* wsh_json_str_eq with the literal's length n given (lit may hold NULs), so
+ * a caller comparing against a fixed table need not measure it each time. */
+bool wsh_json_str_eq_n(const char *s, const wsh_json_tok_t *t, const char *lit, size_t n);
+
 /* Decodes string token t into out (NUL-terminated, at most cap-1 bytes).
  * Returns the decoded length or -1 if it does not fit. */
 long wsh_json_str_decode(const char *s, const wsh_json_tok_t *t, char *out, size_t cap);

@@ -26,12 +26,79 @@
 /* A request id longer than this is not an id but an abuse. */
 #define ID_MAX 256
 
+/* The members any command reads. They are found in one pass over the
+ * frame's members (find_fields) rather than one wsh_json_obj_get walk per
+ * field read: on the publish path those walks cost more than the parse. */
+enum {
+    F_ID,
+    F_TYPE,
+    F_CHANNEL,
+    F_DATA,
+    F_IDEMPOTENCY_KEY,
+    F_RECEIPTS,
+    F_RECEIPT_TIMEOUT,
+    F_SINCE,
+    F_SINCE_TS,
+    F_HISTORY,
+    F_EPOCH,
+    F_LIMIT,
+    F_OFFSET,
+    F_TOKEN,
+    F_COUNT
+};
+
+/* Each field's key, as error messages name it. */
+static const char *const field_names[F_COUNT] = {
+    [F_ID] = "id",
+    [F_TYPE] = "type",
+    [F_CHANNEL] = "channel",
+    [F_DATA] = "data",
+    [F_IDEMPOTENCY_KEY] = "idempotency_key",
+    [F_RECEIPTS] = "receipts",
+    [F_RECEIPT_TIMEOUT] = "receipt_timeout",
+    [F_SINCE] = "since",
+    [F_SINCE_TS] = "since_ts",
+    [F_HISTORY] = "history",
+    [F_EPOCH] = "epoch",
+    [F_LIMIT] = "limit",
+    [F_OFFSET] = "offset",
+    [F_TOKEN] = "token",
+};
+
+/* Longest key in field_names; a longer key is none of them. */
+#define FIELD_NAME_MAX 15
+
+/* The field that key k[0..n) names, or -1. The length leaves at most a few
+ * candidates, so each member costs one or two comparisons. */
+static int field_of(const char *k, size_t n)
+{
+#define IS(f) (memcmp(k, field_names[f], n) == 0 ? (f) : -1)
+    switch (n) {
+    case 2: return IS(F_ID);
+    case 4: return k[0] == 't' ? IS(F_TYPE) : IS(F_DATA);
+    case 5:
+        switch (k[0]) {
+        case 's': return IS(F_SINCE);
+        case 'e': return IS(F_EPOCH);
+        case 'l': return IS(F_LIMIT);
+        default: return IS(F_TOKEN);
+        }
+    case 6: return IS(F_OFFSET);
+    case 7: return k[0] == 'c' ? IS(F_CHANNEL) : IS(F_HISTORY);
+    case 8: return k[0] == 's' ? IS(F_SINCE_TS) : IS(F_RECEIPTS);
+    case 15: return k[0] == 'i' ? IS(F_IDEMPOTENCY_KEY) : IS(F_RECEIPT_TIMEOUT);
+    default: return -1;
+    }
+#undef IS
+}
+
 typedef struct cmd {
     wsh_client_t *cl;
     const char *s;
     wsh_json_tok_t *toks;
     const char *id;   /* raw JSON of "id", or NULL */
     size_t id_len;
+    int f[F_COUNT];   /* value token of each field's first member, or -1 */
 } cmd_t;
 
 int wsh_proto_send_error(wsh_client_t *cl, const char *code, const char *message, const char *id, size_t id_len)
@@ -67,6 +134,36 @@ static int handle_ping(const cmd_t *c)
     return 0;
 }
 
+/* Sets c->f[] to what wsh_json_obj_get(s, toks, 0, name) gives for each field
+ * name: the value token of the first member whose key, once unescaped, is
+ * that name (duplicate keys are allowed, and the first one counts). */
+static void find_fields(cmd_t *c)
+{
+    for (int f = 0; f < F_COUNT; f++)
+        c->f[f] = -1;
+    const wsh_json_tok_t *toks = c->toks;
+    uint32_t i = 1;
+    for (uint32_t m = 0; m < toks[0].size; m++) {
+        const wsh_json_tok_t *kt = &toks[i];
+        uint32_t val = i + 1;
+        i = toks[val].next;
+        const char *k = c->s + kt->start + 1;
+        long n = kt->end - kt->start - 2;
+        char buf[FIELD_NAME_MAX + 1];
+        if (kt->has_escape) {
+            /* Compared after unescaping, as obj_get does; a key that does
+             * not fit the buffer is longer than every field name. */
+            n = wsh_json_str_decode(c->s, kt, buf, sizeof buf);
+            if (n < 0)
+                continue;
+            k = buf;
+        }
+        int f = field_of(k, (size_t)n);
+        if (f >= 0 && c->f[f] < 0)
+            c->f[f] = (int)val;
+    }
+}
+
 /* A JSON number without fraction or exponent (the grammar is already checked). */
 static bool is_integer(const char *s, const wsh_json_tok_t *t)
 {
@@ -82,7 +179,7 @@ static bool is_integer(const char *s, const wsh_json_tok_t *t)
  * length, or replies with the error and returns -1. */
 static long get_channel(const cmd_t *c, char out[WSH_CHANNEL_NAME_MAX + 1])
 {
-    int t = wsh_json_obj_get(c->s, c->toks, 0, "channel");
+    int t = c->f[F_CHANNEL];
     if (t < 0)
         return reply_error(c, "bad_request", "missing \"channel\""), -1;
     if (c->toks[t].type != WSH_JSON_STRING)
@@ -112,14 +209,14 @@ static int send_buf(const cmd_t *c, wsh_buf_t *b, int rc)
 
 /* Reads an optional unsigned integer field; returns 1 when present, 0 when
  * absent, -1 after replying bad_request. */
-static int get_u64_field(const cmd_t *c, const char *key, uint64_t *out)
+static int get_u64_field(const cmd_t *c, int field, uint64_t *out)
 {
-    int t = wsh_json_obj_get(c->s, c->toks, 0, key);
+    int t = c->f[field];
     if (t < 0)
         return 0;
     if (wsh_json_get_u64(c->s, &c->toks[t], out) < 0) {
         char msg[96];
-        snprintf(msg, sizeof msg, "\"%s\" must be a non-negative integer", key);
+        snprintf(msg, sizeof msg, "\"%s\" must be a non-negative integer", field_names[field]);
         reply_error(c, "bad_request", msg);
         return -1;
     }
@@ -136,15 +233,15 @@ static int handle_subscribe(const cmd_t *c)
         return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, name, (size_t)n, false));
     wsh_resume_t r = {0};
     int rc;
-    if ((rc = get_u64_field(c, "since", &r.since)) < 0)
+    if ((rc = get_u64_field(c, F_SINCE, &r.since)) < 0)
         return 0;
     r.has_since = rc;
-    if ((rc = get_u64_field(c, "since_ts", &r.since_ts)) < 0)
+    if ((rc = get_u64_field(c, F_SINCE_TS, &r.since_ts)) < 0)
         return 0;
     r.has_since_ts = rc;
-    if (get_u64_field(c, "history", &r.history) < 0)
+    if (get_u64_field(c, F_HISTORY, &r.history) < 0)
         return 0;
-    int e = wsh_json_obj_get(c->s, c->toks, 0, "epoch");
+    int e = c->f[F_EPOCH];
     if (e >= 0) {
         if (c->toks[e].type != WSH_JSON_STRING)
             return reply_error(c, "bad_request", "\"epoch\" must be a string");
@@ -173,7 +270,7 @@ static int handle_history(const cmd_t *c)
     if (!wsh_authz_may_subscribe(c->cl, name, (size_t)n))
         return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, name, (size_t)n, false));
     uint64_t since = 0, limit = 100;
-    if (get_u64_field(c, "since", &since) < 0 || get_u64_field(c, "limit", &limit) < 0)
+    if (get_u64_field(c, F_SINCE, &since) < 0 || get_u64_field(c, F_LIMIT, &limit) < 0)
         return 0;
     if (limit > 1000)
         limit = 1000;
@@ -217,7 +314,7 @@ static int handle_publish(const cmd_t *c)
         return 0;
     if (!wsh_authz_may_publish(c->cl, name, (size_t)n))
         return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, name, (size_t)n, true));
-    int d = wsh_json_obj_get(c->s, c->toks, 0, "data");
+    int d = c->f[F_DATA];
     if (d < 0)
         return reply_error(c, "bad_request", "missing \"data\"");
     wsh_publish_t p = {
@@ -229,7 +326,7 @@ static int handle_publish(const cmd_t *c)
         .data_len = c->toks[d].end - c->toks[d].start,
     };
     char key[WSH_IDEM_KEY_MAX + 1];
-    int k = wsh_json_obj_get(c->s, c->toks, 0, "idempotency_key");
+    int k = c->f[F_IDEMPOTENCY_KEY];
     if (k >= 0) {
         long kn = c->toks[k].type == WSH_JSON_STRING ? wsh_json_str_decode(c->s, &c->toks[k], key, sizeof key) : -1;
         if (kn <= 0)
@@ -238,11 +335,11 @@ static int handle_publish(const cmd_t *c)
         p.idem_len = (size_t)kn;
     }
     wsh_hub_t *hub = c->cl->hub;
-    int rt = wsh_json_obj_get(c->s, c->toks, 0, "receipts");
+    int rt = c->f[F_RECEIPTS];
     wsh_receipt_req_t rreq = {0};
     if (rt >= 0 && c->toks[rt].type == WSH_JSON_TRUE) {
         uint64_t timeout = WSH_RECEIPT_TIMEOUT_MS;
-        if (get_u64_field(c, "receipt_timeout", &timeout) < 0)
+        if (get_u64_field(c, F_RECEIPT_TIMEOUT, &timeout) < 0)
             return 0;
         if (timeout == 0 || timeout > WSH_RECEIPT_TIMEOUT_MAX_MS)
             return reply_error(c, "bad_request", "\"receipt_timeout\" must be 1 to 300000 ms");
@@ -315,7 +412,7 @@ static int handle_ack(const cmd_t *c)
     if (n < 0)
         return 0;
     uint64_t offset;
-    int rc = get_u64_field(c, "offset", &offset);
+    int rc = get_u64_field(c, F_OFFSET, &offset);
     if (rc < 0)
         return 0;
     if (rc == 0)
@@ -335,7 +432,7 @@ static int handle_ack(const cmd_t *c)
 /* {"type":"auth","token":T}: authenticates or refreshes (hub/authz.c). */
 static int handle_auth(const cmd_t *c)
 {
-    int t = wsh_json_obj_get(c->s, c->toks, 0, "token");
+    int t = c->f[F_TOKEN];
     const char *tok = t >= 0 && c->toks[t].type == WSH_JSON_STRING ? c->s + c->toks[t].start : NULL;
     size_t len = tok ? c->toks[t].end - c->toks[t].start : 0;
     return wsh_authz_handle_auth(c->cl, tok, len, c->id, c->id_len);
@@ -343,17 +440,20 @@ static int handle_auth(const cmd_t *c)
 
 typedef struct command {
     const char *type;
+    size_t type_len;
     int (*handle)(const cmd_t *c);
 } command_t;
 
+#define COMMAND(name, fn) {name, sizeof(name) - 1, fn}
+
 static const command_t commands[] = {
-    {"ping", handle_ping},
-    {"auth", handle_auth},
-    {"subscribe", handle_subscribe},
-    {"unsubscribe", handle_unsubscribe},
-    {"publish", handle_publish},
-    {"history", handle_history},
-    {"ack", handle_ack},
+    COMMAND("ping", handle_ping),
+    COMMAND("auth", handle_auth),
+    COMMAND("subscribe", handle_subscribe),
+    COMMAND("unsubscribe", handle_unsubscribe),
+    COMMAND("publish", handle_publish),
+    COMMAND("history", handle_history),
+    COMMAND("ack", handle_ack),
 };
 
 int wsh_proto_handle(wsh_client_t *cl, const char *s, size_t len)
@@ -362,7 +462,7 @@ int wsh_proto_handle(wsh_client_t *cl, const char *s, size_t len)
     wsh_json_tok_t toks[CMD_TOKENS];
     size_t err_pos = 0;
     int n = wsh_json_parse(s, len, toks, CMD_TOKENS, 1, CMD_MAX_DEPTH, &err_pos);
-    cmd_t c = {cl, s, toks, NULL, 0};
+    cmd_t c = {.cl = cl, .s = s, .toks = toks};
     if (n == WSH_ETOOBIG)
         return wsh_proto_send_error(cl, "bad_request", "frame nests too deep or has too many fields", NULL, 0);
     if (n < 0) {
@@ -372,7 +472,9 @@ int wsh_proto_handle(wsh_client_t *cl, const char *s, size_t len)
     }
     if (toks[0].type != WSH_JSON_OBJECT)
         return wsh_proto_send_error(cl, "bad_request", "a frame must be a JSON object", NULL, 0);
-    int id = wsh_json_obj_get(s, toks, 0, "id");
+    /* The root is an object and its members are recorded (record depth 1). */
+    find_fields(&c);
+    int id = c.f[F_ID];
     if (id >= 0) {
         const wsh_json_tok_t *t = &toks[id];
         bool ok = (t->type == WSH_JSON_STRING || is_integer(s, t)) && t->end - t->start <= ID_MAX;
@@ -381,11 +483,16 @@ int wsh_proto_handle(wsh_client_t *cl, const char *s, size_t len)
         c.id = s + t->start;
         c.id_len = t->end - t->start;
     }
-    int type = wsh_json_obj_get(s, toks, 0, "type");
+    int type = c.f[F_TYPE];
     if (type < 0 || toks[type].type != WSH_JSON_STRING)
         return reply_error(&c, "bad_request", "missing \"type\"");
+    /* Without escapes the raw length must match, which rules out most
+     * entries before any comparison. */
+    const wsh_json_tok_t *tt = &toks[type];
+    size_t raw_len = tt->end - tt->start - 2;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (wsh_json_str_eq(s, &toks[type], commands[i].type))
+        if ((tt->has_escape || commands[i].type_len == raw_len) &&
+            wsh_json_str_eq_n(s, tt, commands[i].type, commands[i].type_len))
             return commands[i].handle(&c);
     return reply_error(&c, "unknown_type", "unknown frame type");
 }

@@ -766,10 +766,137 @@ static void test_json_input_longer_than_uint32_is_too_big(void **state)
     assert_int_equal(wsh_json_parse("1", (size_t)UINT32_MAX + 1, toks, 1, 0, 8, NULL), WSH_ETOOBIG);
 }
 
+/* ---- the wide scans: strings 16 bytes and digit runs 8 bytes at a time ---- */
+
+/* A string of n plain bytes with `stop` at offset k (or no stop when k == n),
+ * so every position relative to the 16-byte blocks and the tail is tried. */
+static void test_json_string_scan_finds_each_stop_byte_at_every_offset(void **state)
+{
+    (void)state;
+    static const char stops[] = {'\x01', '\x1f', '\n', '\0'};
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t k = 0; k < n; k++) {
+            for (size_t j = 0; j < sizeof stops; j++) {
+                char doc[64];
+                doc[0] = '"';
+                memset(doc + 1, 'a', n);
+                doc[1 + k] = stops[j];
+                doc[1 + n] = '"';
+                /* A control character is where the grammar breaks. */
+                wsh_json_tok_t toks[4];
+                size_t pos = (size_t)-1;
+                assert_int_equal(parse_n(doc, n + 2, toks, 4, 0, 8, &pos), WSH_EBADREQ);
+                assert_int_equal(pos, 1 + k);
+            }
+            /* An escaped quote there is part of the string. */
+            char doc[64];
+            doc[0] = '"';
+            memset(doc + 1, 'a', n);
+            doc[1 + k] = '\\';
+            doc[1 + n] = '"';
+            doc[2 + n] = '"';
+            wsh_json_tok_t toks[4];
+            if (k + 1 < n) {
+                doc[2 + k] = 'n';
+                assert_int_equal(parse_n(doc, n + 2, toks, 4, 0, 8, NULL), 1);
+                assert_true(toks[0].has_escape);
+                assert_int_equal(toks[0].end, n + 2);
+            }
+        }
+        /* Plain bytes only, including DEL and UTF-8 lead bytes. */
+        char doc[64];
+        doc[0] = '"';
+        for (size_t i = 0; i < n; i++)
+            doc[1 + i] = (char)(i % 3 == 0 ? 0x7f : i % 3 == 1 ? 0xc3 : 'z');
+        doc[1 + n] = '"';
+        wsh_json_tok_t toks[4];
+        assert_int_equal(parse_n(doc, n + 2, toks, 4, 0, 8, NULL), 1);
+        assert_false(toks[0].has_escape);
+        assert_int_equal(toks[0].end, n + 2);
+        /* Unterminated: the error is at the end, wherever the scan stopped. */
+        size_t pos = (size_t)-1;
+        assert_int_equal(parse_n(doc, n + 1, toks, 4, 0, 8, &pos), WSH_EBADREQ);
+        assert_int_equal(pos, n + 1);
+    }
+}
+
+static void test_json_digit_runs_of_every_length_end_where_the_digits_do(void **state)
+{
+    (void)state;
+    for (size_t n = 1; n <= 30; n++) {
+        char doc[64];
+        memset(doc, '7', n);
+        wsh_json_tok_t toks[4];
+        assert_int_equal(parse_n(doc, n, toks, 4, 0, 8, NULL), 1);
+        assert_int_equal(toks[0].end, n);
+        /* A non-digit inside the run ends the number there. */
+        for (size_t k = 1; k < n; k++) {
+            char bad[64];
+            memcpy(bad, doc, n);
+            bad[k] = ':'; /* '0' + 10: the byte after '9' */
+            size_t pos = (size_t)-1;
+            assert_int_equal(parse_n(bad, n, toks, 4, 0, 8, &pos), WSH_EBADREQ);
+            assert_int_equal(pos, k);
+            bad[k] = '/'; /* the byte before '0' */
+            assert_int_equal(parse_n(bad, n, toks, 4, 0, 8, &pos), WSH_EBADREQ);
+            assert_int_equal(pos, k);
+        }
+        /* Fraction digits too. */
+        char frac[80] = "0.";
+        memset(frac + 2, '9', n);
+        assert_int_equal(parse_n(frac, n + 2, toks, 4, 0, 8, NULL), 1);
+        assert_int_equal(toks[0].end, n + 2);
+    }
+}
+
+static void test_json_unrecorded_values_get_the_same_errors_as_recorded_ones(void **state)
+{
+    (void)state;
+    /* The same bad document nested at a recorded and an unrecorded depth. */
+    static const struct {
+        const char *doc;
+        size_t pos;
+    } cases[] = {
+        {"[[1,]]", 4}, {"[{\"a\" 1}]", 6}, {"[{\"a\":tru}]", 6}, {"[[01]]", 3},
+        {"[\"\\x\"]", 2}, {"[{1:2}]", 2},  {"[[1 2]]", 4},      {"[{\"a\":1,}]", 8},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (unsigned rd = 0; rd <= 3; rd++) {
+            wsh_json_tok_t toks[16];
+            size_t pos = (size_t)-1;
+            int rc = parse_n(cases[i].doc, strlen(cases[i].doc), toks, 16, rd, 8, &pos);
+            if (rc != WSH_EBADREQ || pos != cases[i].pos)
+                fail_msg("%s with record depth %u: rc %d at %zu", cases[i].doc, rd, rc, pos);
+        }
+    }
+    /* The depth limit holds below the recorded depths as well. */
+    wsh_json_tok_t toks[16];
+    size_t pos = (size_t)-1;
+    assert_int_equal(parse_n("[[[[1]]]]", 9, toks, 16, 1, 3, &pos), WSH_ETOOBIG);
+    assert_int_equal(pos, 3);
+}
+
+static void test_json_str_eq_n_takes_the_length_and_unescapes(void **state)
+{
+    (void)state;
+    const char *s = "[\"publish\",\"pub\\u006cish\",\"a\\u0000b\"]";
+    wsh_json_tok_t toks[8];
+    assert_int_equal(parse_all(s, toks), 4);
+    assert_true(wsh_json_str_eq_n(s, &toks[1], "publish", 7));
+    assert_false(wsh_json_str_eq_n(s, &toks[1], "publish", 6));
+    assert_true(wsh_json_str_eq_n(s, &toks[2], "publish", 7));
+    assert_true(wsh_json_str_eq_n(s, &toks[3], "a\0b", 3)); /* a NUL inside is compared too */
+    assert_false(wsh_json_str_eq_n(s, &toks[0], "publish", 7)); /* not a string */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_accepts_each_scalar_as_whole_document),
+        cmocka_unit_test(test_json_string_scan_finds_each_stop_byte_at_every_offset),
+        cmocka_unit_test(test_json_digit_runs_of_every_length_end_where_the_digits_do),
+        cmocka_unit_test(test_json_unrecorded_values_get_the_same_errors_as_recorded_ones),
+        cmocka_unit_test(test_json_str_eq_n_takes_the_length_and_unescapes),
         cmocka_unit_test(test_json_accepts_empty_object_and_array_with_inner_whitespace),
         cmocka_unit_test(test_json_accepts_nested_document_and_records_spans),
         cmocka_unit_test(test_json_accepts_every_escape),
