@@ -44,7 +44,7 @@ static void set_accepting(wsh_worker_t *w, bool on)
 
 static void on_accept_timer(wsh_timer_t *t)
 {
-    wsh_worker_t *w = t->data;
+    wsh_worker_t *w = WSH_CONTAINER_OF(t, wsh_worker_t, accept_timer);
     wsh_iplimit_sweep(w->iplimit, wsh_loop_now(w->loop));
     if (w->is_accept_paused && !w->is_draining) {
         /* Try again; the next pause is longer only if accept fails again
@@ -97,7 +97,7 @@ static void refuse_conn(wsh_conn_t *c, int status, const char *code, const char 
 
 static void on_trim(wsh_timer_t *t)
 {
-    wsh_worker_t *w = t->data;
+    wsh_worker_t *w = WSH_CONTAINER_OF(t, wsh_worker_t, trim_timer);
     w->accepted_since_trim = 0;
     malloc_trim(0);
 }
@@ -105,8 +105,8 @@ static void on_trim(wsh_timer_t *t)
 static void on_accept(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
 {
     (void)events;
-    wsh_worker_t *w = io->data;
     const wsh_listener_t *l = WSH_CONTAINER_OF(io, wsh_listener_t, io);
+    wsh_worker_t *w = l->w;
     if (w->accepted_since_trim >= TRIM_AFTER_ACCEPTS)
         wsh_loop_timer_start(loop, &w->trim_timer, TRIM_QUIET_MS);
     for (int i = 0; i < ACCEPT_BATCH; i++) {
@@ -178,7 +178,7 @@ static bool check_drained(wsh_loop_t *loop, void *data)
 
 static void on_sweep(wsh_timer_t *t)
 {
-    wsh_worker_t *w = t->data;
+    wsh_worker_t *w = WSH_CONTAINER_OF(t, wsh_worker_t, sweep_timer);
     wsh_history_t *h = w->srv->history;
     wsh_history_lock(h);
     wsh_history_sweep(h, wsh_clock_wall_ms());
@@ -191,7 +191,7 @@ static void on_sweep(wsh_timer_t *t)
 
 static void on_receipt_tick(wsh_timer_t *t)
 {
-    wsh_worker_t *w = t->data;
+    wsh_worker_t *w = WSH_CONTAINER_OF(t, wsh_worker_t, receipt_timer);
     wsh_history_t *h = w->srv->history;
     wsh_pending_t **answers;
     wsh_history_lock(h);
@@ -241,7 +241,7 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
                               (uint32_t)cfg->handshake_burst};
     w->iplimit = wsh_iplimit_new(&ipo);
     w->net->on_conn_close = on_conn_close;
-    wsh_timer_init(&w->accept_timer, on_accept_timer, w);
+    wsh_timer_init(&w->accept_timer, on_accept_timer);
     if (w->iplimit)
         wsh_loop_timer_start(w->loop, &w->accept_timer, IPLIMIT_SWEEP_MS);
     w->hub = wsh_hub_new(w->loop, &srv->hub_opts, srv->history);
@@ -255,12 +255,12 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
     wsh_routes_register(w);
     wsh_loop_set_wake_cb(w->loop, on_wake, w);
     wsh_loop_add_before_sleep(w->loop, check_drained, w);
-    wsh_timer_init(&w->drain_timer, NULL, w);
-    wsh_timer_init(&w->sweep_timer, on_sweep, w);
-    wsh_timer_init(&w->trim_timer, on_trim, w);
+    wsh_timer_init(&w->drain_timer, NULL);
+    wsh_timer_init(&w->sweep_timer, on_sweep);
+    wsh_timer_init(&w->trim_timer, on_trim);
     if (idx == 0 && cfg->history_ttl_ms)
         wsh_loop_timer_start(w->loop, &w->sweep_timer, SWEEP_MS);
-    wsh_timer_init(&w->receipt_timer, on_receipt_tick, w);
+    wsh_timer_init(&w->receipt_timer, on_receipt_tick);
     if (idx == 0)
         wsh_loop_timer_start(w->loop, &w->receipt_timer, RECEIPT_TICK_MS);
 }
@@ -292,7 +292,8 @@ int wsh_worker_listen(wsh_worker_t *w)
         wsh_listener_t *l = &w->listeners[w->listener_cnt++];
         wsh_sock_format(&bound, l->addr, sizeof l->addr);
         l->is_tls = is_tls;
-        wsh_io_init(&l->io, fd, on_accept, w);
+        l->w = w;
+        wsh_io_init(&l->io, fd, on_accept);
         wsh_io_start(w->loop, &l->io, WSH_IO_READ);
         if (w->idx == 0)
             wsh_log_info(0, "listening addr=%s%s", l->addr, is_tls ? " tls" : "");
@@ -311,7 +312,7 @@ static void close_listeners(wsh_worker_t *w)
 
 static void on_drain_timeout(wsh_timer_t *t)
 {
-    wsh_worker_t *w = t->data;
+    wsh_worker_t *w = WSH_CONTAINER_OF(t, wsh_worker_t, drain_timer);
     wsh_log_warn(0, "worker %zu drain timeout: %zu connections still open, closing them", w->idx,
                  w->net->conn_cnt);
     wsh_loop_stop(w->loop);
@@ -349,10 +350,7 @@ void wsh_worker_dispose(wsh_worker_t *w)
     close_listeners(w);
     /* Whatever the drain left open is closed now; one more iteration runs
      * the deferred frees (and with them the clients' unsubscribes). */
-    wsh_list_t *pos, *tmp;
-    WSH_LIST_FOREACH_SAFE(pos, tmp, &w->net->conns) {
-        wsh_conn_close(WSH_CONTAINER_OF(pos, wsh_conn_t, link));
-    }
+    wsh_net_foreach(w->net, wsh_conn_close);
     wsh_loop_timer_stop(w->loop, &w->drain_timer);
     wsh_loop_timer_stop(w->loop, &w->sweep_timer);
     wsh_loop_timer_stop(w->loop, &w->trim_timer);

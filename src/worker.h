@@ -23,6 +23,7 @@ struct wsh_server;
 
 typedef struct wsh_listener {
     wsh_io_t io;
+    struct wsh_worker *w;         /* the worker accepting on it */
     char addr[80];
     bool is_tls;                  /* connections start with a TLS handshake */
 } wsh_listener_t;

@@ -753,7 +753,7 @@ static bool on_before_sleep(wsh_loop_t *loop, void *data)
 
 static void on_tick(wsh_timer_t *t)
 {
-    bench_t *b = t->data;
+    bench_t *b = WSH_CONTAINER_OF(t, bench_t, tick);
     /* The before-sleep hook does the work; the tick only bounds the sleep:
      * 1 ms while a schedule (--rate, --connect-rate) needs it, else 20 ms. */
     bool is_paced = (b->interval_ns && (b->phase == PH_WARMUP || b->phase == PH_MEASURE)) ||
@@ -964,7 +964,7 @@ int wsh_bench_main(int argc, char **argv)
     b.next_progress_ns = now + NS_PER_S;
     set_phase(&b, PH_CONNECT_SUBS, now, connect_deadline_ms(o, o->subscribers));
     wsh_loop_add_before_sleep(b.loop, on_before_sleep, &b);
-    wsh_timer_init(&b.tick, on_tick, &b);
+    wsh_timer_init(&b.tick, on_tick);
     wsh_loop_timer_start(b.loop, &b.tick, 1);
     wsh_loop_signal_start(b.loop, SIGINT, on_signal, &b);
     wsh_loop_signal_start(b.loop, SIGTERM, on_signal, &b);

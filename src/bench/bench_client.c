@@ -682,7 +682,7 @@ static void do_read(wsh_bench_conn_t *c)
 static void on_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
 {
     (void)loop;
-    wsh_bench_conn_t *c = io->data;
+    wsh_bench_conn_t *c = WSH_CONTAINER_OF(io, wsh_bench_conn_t, io);
     if (c->state == WSH_BENCH_ST_CONNECTING) {
         int err = 0;
         socklen_t elen = sizeof err;
@@ -736,7 +736,7 @@ int wsh_bench_conn_start(wsh_bench_run_t *run, wsh_bench_conn_t *c, wsh_bench_ro
     }
     if (connect(fd, (const struct sockaddr *)&run->server, sizeof run->server) != 0 && errno != EINPROGRESS)
         goto fail_fd;
-    wsh_io_init(&c->io, fd, on_io, c);
+    wsh_io_init(&c->io, fd, on_io);
     int rc = wsh_io_start(run->loop, &c->io, WSH_IO_WRITE);
     if (rc != 0) {
         errno = -rc;

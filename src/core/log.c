@@ -39,7 +39,7 @@ void wsh_log_write(wsh_log_level_t level, uint64_t conn_id, const char *fmt, ...
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, level_names[level < WSH_LOG_OFF ? level : WSH_LOG_ERROR]);
     if (conn_id && n < (int)sizeof line)
-        n += snprintf(line + n, sizeof line - (size_t)n, "conn=%llu ", (unsigned long long)conn_id);
+        n += snprintf(line + n, sizeof line - (size_t)n, "conn=%llu ", (unsigned long long)(conn_id >> WSH_LOG_CONN_SERIAL_SHIFT));
     if (n < (int)sizeof line) {
         va_list ap;
         va_start(ap, fmt);

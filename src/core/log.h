@@ -18,6 +18,11 @@ wsh_log_level_t wsh_log_get_level(void);
 /* Parses "debug", "info", "warn", "error", "off"; returns 0 or -1. */
 int wsh_log_parse_level(const char *s, wsh_log_level_t *out);
 
+/* Connection ids keep their loop slot in the low bits (net/conn.h,
+ * WSH_CONN_SLOT_BITS); log lines show the serial above them, which is
+ * unique and counts connections in the order they were accepted. */
+#define WSH_LOG_CONN_SERIAL_SHIFT 24
+
 /* Writes one line: "<UTC time> <level> [conn=<id> ]<message>\n". conn_id 0 means
  * no connection. The line is written with one write(2) so lines from several
  * threads never interleave. */

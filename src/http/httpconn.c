@@ -40,7 +40,7 @@ static void free_state(httpconn_t *h)
 
 static void on_timeout(wsh_timer_t *t)
 {
-    wsh_conn_t *c = t->data;
+    wsh_conn_t *c = wsh_conn_of_timer(t);
     httpconn_t *h = c->proto;
     if (wsh_http_parser_is_mid_request(&h->parser)) {
         /* RFC 9110 §15.5.9: the server closes a request it waited too long

@@ -32,7 +32,7 @@ static wsh_loop_t *loop_of(const wsh_client_t *cl)
 
 static void on_deadline(wsh_timer_t *t)
 {
-    wsh_authz_t *a = t->data;
+    wsh_authz_t *a = WSH_CONTAINER_OF(t, wsh_authz_t, timer);
     const char *why = a->id ? "token expired" : "authentication timeout";
     wsh_log_info(wsh_ws_id(a->cl->ws), "closing 4001: %s", why);
     wsh_ws_close(a->cl->ws, 4001, why);
@@ -43,7 +43,7 @@ static wsh_authz_t *state_of(wsh_client_t *cl)
     if (!cl->authz) {
         wsh_authz_t *a = wsh_xcalloc(1, sizeof *a);
         a->cl = cl;
-        wsh_timer_init(&a->timer, on_deadline, a);
+        wsh_timer_init(&a->timer, on_deadline);
         cl->authz = a;
     }
     return cl->authz;
@@ -89,10 +89,9 @@ void wsh_authz_start(wsh_client_t *cl, wsh_identity_t *id)
 /* Drops the subscriptions the new identity no longer allows. */
 static void recheck_subscriptions(wsh_client_t *cl)
 {
-    wsh_list_t *pos, *tmp;
-    WSH_LIST_FOREACH_SAFE(pos, tmp, &cl->subs)
-    {
-        wsh_sub_t *s = WSH_CONTAINER_OF(pos, wsh_sub_t, client_link);
+    wsh_sub_t *next;
+    for (wsh_sub_t *s = cl->subs; s; s = next) {
+        next = s->client_next; /* s may be dropped below */
         const wsh_channel_t *ch = s->ch;
         if (wsh_authz_may_subscribe(cl, ch->name, ch->name_len))
             continue;

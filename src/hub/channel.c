@@ -43,11 +43,9 @@ static wsh_sub_t *find_sub(const wsh_hub_t *hub, const wsh_client_t *cl, const w
 {
     (void)hub;
     if (cl->sub_cnt < ch->sub_cnt) {
-        for (const wsh_list_t *pos = cl->subs.next; pos != &cl->subs; pos = pos->next) {
-            wsh_sub_t *s = WSH_CONTAINER_OF(pos, wsh_sub_t, client_link);
+        for (wsh_sub_t *s = cl->subs; s; s = s->client_next)
             if (s->ch == ch)
                 return s;
-        }
         return NULL;
     }
     for (uint32_t i = 0; i < ch->sub_cnt; i++)
@@ -88,7 +86,10 @@ int wsh_channel_subscribe_locked(wsh_hub_t *hub, wsh_client_t *cl, const char *n
     s->ch = ch;
     s->idx = ch->sub_cnt;
     ch->subs[ch->sub_cnt++] = s;
-    wsh_list_insert_tail(&cl->subs, &s->client_link);
+    wsh_sub_t **at = &cl->subs;
+    while (*at)
+        at = &(*at)->client_next;
+    *at = s;
     cl->sub_cnt++;
     WSH_METRIC_INC(subscriptions);
     return 0;
@@ -110,7 +111,10 @@ static void drop_sub(wsh_hub_t *hub, wsh_sub_t *s)
     wsh_sub_t *last = ch->subs[--ch->sub_cnt];
     ch->subs[s->idx] = last;
     last->idx = s->idx;
-    wsh_list_remove(&s->client_link);
+    wsh_sub_t **at = &s->client->subs;
+    while (*at != s)
+        at = &(*at)->client_next;
+    *at = s->client_next;
     s->client->sub_cnt--;
     WSH_METRIC_DEC(subscriptions);
     wsh_pool_free(&hub->sub_pool, s);
@@ -149,6 +153,6 @@ int wsh_channel_unsubscribe(wsh_hub_t *hub, wsh_client_t *cl, const char *name, 
 
 void wsh_channel_unsubscribe_all(wsh_hub_t *hub, wsh_client_t *cl)
 {
-    while (!wsh_list_is_empty(&cl->subs))
-        drop_sub(hub, WSH_CONTAINER_OF(cl->subs.next, wsh_sub_t, client_link));
+    while (cl->subs)
+        drop_sub(hub, cl->subs);
 }

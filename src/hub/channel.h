@@ -23,9 +23,12 @@ struct wsh_channel;
 typedef struct wsh_sub {
     struct wsh_client *client;
     struct wsh_channel *ch;
-    uint32_t idx;              /* position in ch->subs */
     uint64_t skip_through;     /* offsets up to this were sent at subscribe time (snapshot or replay) */
-    wsh_list_t client_link;    /* in client->subs */
+    /* The client's next subscription, in subscribe order: singly linked
+     * (a client holds few, and unlinking walks them) because every idle
+     * subscriber pays for each pointer here. */
+    struct wsh_sub *client_next;
+    uint32_t idx;              /* position in ch->subs */
 } wsh_sub_t;
 
 /* A channel with at least one subscriber. Created by the first subscribe,

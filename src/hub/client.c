@@ -91,7 +91,6 @@ wsh_client_t *wsh_client_attach(wsh_hub_t *hub, wsh_conn_t *c, const wsh_ws_opts
     cl->ws = ws;
     cl->hub = hub;
     memcpy(cl->id, id, id_len);
-    wsh_list_init(&cl->subs);
     hub->clients++;
     WSH_METRIC_INC(clients_open);
     WSH_METRIC_INC(clients_total);

@@ -23,7 +23,7 @@
 typedef struct wsh_client {
     wsh_hub_t *hub;
     wsh_ws_t *ws;
-    wsh_list_t subs;          /* wsh_sub_t.client_link */
+    struct wsh_sub *subs;     /* first subscription; linked by wsh_sub_t.client_next */
     struct wsh_authz *authz;   /* token identity and deadlines (hub/authz.h); NULL when unused */
     uint32_t sub_cnt;
     /* Message rate (opts->msg_rate): 8 bytes inline, no allocation. A

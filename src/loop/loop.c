@@ -50,8 +50,6 @@ struct wsh_loop {
     /* Started watchers by fd (Redis keeps its file events the same way). It
      * answers "is this watcher still started?" without a field in wsh_io_t
      * and catches a second watcher on the same fd. */
-    wsh_io_t **by_fd;
-    size_t by_fd_cnt;
     size_t io_cnt;       /* started watchers, internal ones included */
     size_t internal_cnt; /* of which the loop's own (signalfd, eventfd) */
 
@@ -84,22 +82,13 @@ static _Noreturn void die(const char *what, int err)
 
 /* ---- fd watchers ---- */
 
+/* The watcher's own flag, not a table by fd: a per-fd table cost 8 bytes
+ * per connection. A second watcher on a registered fd is refused by epoll
+ * itself (EEXIST). */
 static bool is_started(const wsh_loop_t *loop, const wsh_io_t *io)
 {
-    return io->fd >= 0 && (size_t)io->fd < loop->by_fd_cnt && loop->by_fd[io->fd] == io;
-}
-
-static void reserve_fd(wsh_loop_t *loop, int fd)
-{
-    size_t need = (size_t)fd + 1;
-    if (need <= loop->by_fd_cnt)
-        return;
-    size_t cnt = loop->by_fd_cnt ? loop->by_fd_cnt : 64;
-    while (cnt < need)
-        cnt *= 2;
-    loop->by_fd = wsh_xrealloc(loop->by_fd, cnt * sizeof(*loop->by_fd));
-    memset(loop->by_fd + loop->by_fd_cnt, 0, (cnt - loop->by_fd_cnt) * sizeof(*loop->by_fd));
-    loop->by_fd_cnt = cnt;
+    (void)loop;
+    return io->is_started;
 }
 
 static int ctl(wsh_loop_t *loop, wsh_io_t *io, int op, uint32_t events)
@@ -110,12 +99,12 @@ static int ctl(wsh_loop_t *loop, wsh_io_t *io, int op, uint32_t events)
     return epoll_ctl(loop->epfd, op, io->fd, &ev) < 0 ? -errno : 0;
 }
 
-void wsh_io_init(wsh_io_t *io, int fd, wsh_io_cb cb, void *data)
+void wsh_io_init(wsh_io_t *io, int fd, wsh_io_cb cb)
 {
     io->fd = fd;
     io->events = 0;
+    io->is_started = false;
     io->cb = cb;
-    io->data = data;
 }
 
 int wsh_io_start(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
@@ -124,17 +113,14 @@ int wsh_io_start(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
         return -EBADF;
     if (is_started(loop, io))
         return wsh_io_modify(loop, io, events);
-    reserve_fd(loop, io->fd);
-    if (loop->by_fd[io->fd])
-        return -EEXIST; /* another watcher owns this fd (or one was closed unstopped) */
     events &= IO_EVENT_MASK;
     if (events) {
         int rc = ctl(loop, io, EPOLL_CTL_ADD, events);
         if (rc < 0)
             return rc;
     }
-    loop->by_fd[io->fd] = io;
-    io->events = events;
+    io->is_started = true;
+    io->events = (uint16_t)events;
     loop->io_cnt++;
     return 0;
 }
@@ -153,7 +139,7 @@ int wsh_io_modify(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
     int rc = ctl(loop, io, op, events);
     if (rc < 0)
         return rc;
-    io->events = events;
+    io->events = (uint16_t)events;
     return 0;
 }
 
@@ -170,14 +156,14 @@ void wsh_io_stop(wsh_loop_t *loop, wsh_io_t *io)
         if (rc < 0 && rc != -EBADF && rc != -ENOENT)
             wsh_log_warn(0, "loop: epoll_ctl(DEL, fd %d): %s", io->fd, strerror(-rc));
     }
-    loop->by_fd[io->fd] = NULL;
+    io->is_started = false;
     io->events = 0;
     loop->io_cnt--;
 }
 
 static void start_internal(wsh_loop_t *loop, wsh_io_t *io, int fd, wsh_io_cb cb)
 {
-    wsh_io_init(io, fd, cb, NULL);
+    wsh_io_init(io, fd, cb);
     int rc = wsh_io_start(loop, io, WSH_IO_READ);
     if (rc < 0)
         die("registering an internal fd", -rc);
@@ -509,7 +495,6 @@ void wsh_loop_free(wsh_loop_t *loop)
         close(loop->sigfd); /* the signals stay blocked: unblocking could deliver a pending one */
     close(loop->epfd);
     wsh_timer_heap_dispose(&loop->timers);
-    free(loop->by_fd);
     free(loop->read_buf);
     free(loop);
 }

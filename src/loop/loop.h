@@ -30,7 +30,8 @@ struct wsh_io;
 typedef void (*wsh_io_cb)(wsh_loop_t *loop, struct wsh_io *io, uint32_t events);
 
 /* Caller-owned fd watcher. The fd stays the caller's to close, after
- * wsh_io_stop. `data` is the caller's. Watchers are level-triggered
+ * wsh_io_stop. The callback finds its owner with WSH_CONTAINER_OF (the
+ * watcher is embedded in it). Watchers are level-triggered
  * (docs/architecture.md says why).
  * Memory rule: events for one epoll_wait batch are dispatched after the wait,
  * so a watcher stopped inside a callback may still have an event pending in
@@ -40,10 +41,12 @@ typedef void (*wsh_io_cb)(wsh_loop_t *loop, struct wsh_io *io, uint32_t events);
  * an I/O, signal or wake callback (those run while the batch is dispatched). */
 typedef struct wsh_io {
     int fd;
-    uint32_t events; /* WSH_IO_READ | WSH_IO_WRITE currently watched; 0 = stopped
+    uint16_t events; /* WSH_IO_READ | WSH_IO_WRITE currently watched; 0 = stopped
                       * or started but quiet (wsh_io_modify(..., 0)) */
+    bool is_started; /* registered with a loop (the loop reads it; callers don't set it) */
     wsh_io_cb cb;
-    void *data;
+    /* No data pointer: every connection embeds a watcher, so owners reach
+     * their state with WSH_CONTAINER_OF (8 bytes per connection). */
 } wsh_io_t;
 
 /* Caller-owned deferred callback: runs once, after the current iteration's
@@ -99,7 +102,7 @@ void wsh_loop_update_time(wsh_loop_t *loop);
  * modify changes them (0 keeps it started but quiet; -ENOENT if not started;
  * same events: no syscall); stop unregisters and is harmless on a stopped
  * watcher. 0 or -errno. */
-void wsh_io_init(wsh_io_t *io, int fd, wsh_io_cb cb, void *data);
+void wsh_io_init(wsh_io_t *io, int fd, wsh_io_cb cb);
 int wsh_io_start(wsh_loop_t *loop, wsh_io_t *io, uint32_t events);
 int wsh_io_modify(wsh_loop_t *loop, wsh_io_t *io, uint32_t events);
 void wsh_io_stop(wsh_loop_t *loop, wsh_io_t *io);

@@ -93,11 +93,10 @@ static void remove_at(wsh_timer_heap_t *h, size_t i)
     }
 }
 
-void wsh_timer_init(wsh_timer_t *t, wsh_timer_cb cb, void *data)
+void wsh_timer_init(wsh_timer_t *t, wsh_timer_cb cb)
 {
     memset(t, 0, sizeof(*t));
     t->cb = cb;
-    t->data = data;
 }
 
 void wsh_timer_heap_init(wsh_timer_heap_t *h) { memset(h, 0, sizeof(*h)); }

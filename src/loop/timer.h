@@ -12,7 +12,7 @@ typedef void (*wsh_timer_cb)(struct wsh_timer *t);
 
 /* Caller-owned (usually embedded in a connection). Zero-initialise or call
  * wsh_timer_init before first use. While armed, the heap points to it: stop it
- * before freeing the memory. `data` is the caller's. */
+ * before freeing the memory. */
 typedef struct wsh_timer {
     uint64_t due_ms;   /* monotonic deadline */
     /* 32 bits each: every connection embeds a timer. seq wraps, and is
@@ -23,7 +23,8 @@ typedef struct wsh_timer {
     uint32_t heap_idx; /* 0 when not armed; otherwise position in the heap + 1
                         * (or a tagged slot while wsh_timer_heap_run holds it) */
     wsh_timer_cb cb;
-    void *data;
+    /* No data pointer: the callback finds its owner with WSH_CONTAINER_OF
+     * (every connection embeds a timer; 8 bytes each). */
 } wsh_timer_t;
 
 /* Caller-owned heap; wsh_timer_heap_init/_dispose. The array grows by doubling.
@@ -37,7 +38,7 @@ typedef struct wsh_timer_heap {
     size_t batch_cnt;
 } wsh_timer_heap_t;
 
-void wsh_timer_init(wsh_timer_t *t, wsh_timer_cb cb, void *data);
+void wsh_timer_init(wsh_timer_t *t, wsh_timer_cb cb);
 static inline bool wsh_timer_is_armed(const wsh_timer_t *t) { return t->heap_idx != 0; }
 /* Whether a was armed before b (wrap-safe). */
 static inline bool wsh_timer_seq_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }

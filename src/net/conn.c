@@ -60,9 +60,6 @@ wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data
     net->loop = loop;
     net->lim = *lim;
     net->data = data;
-    wsh_list_init(&net->conns);
-    wsh_list_init(&net->pending);
-    wsh_hmap_init(&net->by_id);
     wsh_pool_init(&net->conn_pool, sizeof(wsh_conn_t));
     wsh_loop_add_before_sleep(loop, flush_pending, net);
     return net;
@@ -70,21 +67,53 @@ wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data
 
 void wsh_net_free(wsh_net_t *net)
 {
-    wsh_hmap_dispose(&net->by_id);
+    free(net->slots);
+    free(net->pend[0].v);
+    free(net->pend[1].v);
     wsh_pool_dispose(&net->conn_pool);
     wsh_loop_defer_cancel(net->loop, &net->defer);
     free(net->jobs);
     free(net);
 }
 
-wsh_conn_t *wsh_net_find(const wsh_net_t *net, uint64_t id)
+/* ---- slots ------------------------------------------------------------ */
+
+static uint32_t slot_take(wsh_net_t *net, wsh_conn_t *c)
 {
-    for (wsh_hnode_t *n = wsh_hmap_find(&net->by_id, wsh_hash_u64(id)); n; n = wsh_hmap_next_same(n)) {
-        wsh_conn_t *c = WSH_CONTAINER_OF(n, wsh_conn_t, id_node);
-        if (c->id == id)
-            return c;
+    uint32_t s;
+    if (net->slot_free) {
+        s = net->slot_free - 1;
+        net->slot_free = (uint32_t)(net->slots[s] >> 1);
+    } else {
+        if (net->slot_cnt > WSH_CONN_SLOT_MAX) {
+            /* Unreachable: the connection cap (config.c) is far below. */
+            wsh_log_error(0, "more than %u connections on one loop", WSH_CONN_SLOT_MAX + 1);
+            abort();
+        }
+        if (net->slot_cnt == net->slot_cap) {
+            net->slot_cap = net->slot_cap ? net->slot_cap * 2 : 256;
+            net->slots = wsh_xrealloc(net->slots, net->slot_cap * sizeof *net->slots);
+        }
+        s = net->slot_cnt++;
     }
-    return NULL;
+    net->slots[s] = (uintptr_t)c;
+    return s;
+}
+
+static void slot_release(wsh_net_t *net, uint32_t s)
+{
+    net->slots[s] = ((uintptr_t)net->slot_free << 1) | 1u;
+    net->slot_free = s + 1;
+}
+
+void wsh_net_foreach(wsh_net_t *net, void (*fn)(wsh_conn_t *c))
+{
+    /* Bounded by the count at the start: a connection opened by fn is not
+     * visited; one closed by fn just leaves a free slot behind. */
+    uint32_t n = net->slot_cnt;
+    for (uint32_t s = 0; s < n; s++)
+        if (!(net->slots[s] & 1u))
+            fn((wsh_conn_t *)net->slots[s]);
 }
 
 wsh_conn_t *wsh_conn_new(wsh_net_t *net, int fd, const struct sockaddr_storage *peer,
@@ -92,21 +121,19 @@ wsh_conn_t *wsh_conn_new(wsh_net_t *net, int fd, const struct sockaddr_storage *
 {
     wsh_conn_t *c = wsh_pool_alloc(&net->conn_pool);
     c->net = net;
-    c->id = atomic_fetch_add(&next_conn_id, 1);
+    uint64_t serial = atomic_fetch_add(&next_conn_id, 1);
+    c->id = serial << WSH_CONN_SLOT_BITS | slot_take(net, c);
     c->h = h;
     c->proto = proto;
     if (peer && peer->ss_family == AF_INET)
         memcpy(&c->peer.in, peer, sizeof c->peer.in);
     else if (peer && peer->ss_family == AF_INET6)
         memcpy(&c->peer.in6, peer, sizeof c->peer.in6);
-    wsh_list_init(&c->pending_link);
-    wsh_list_insert_tail(&net->conns, &c->link);
-    wsh_hmap_insert(&net->by_id, &c->id_node, wsh_hash_u64(c->id));
     net->conn_cnt++;
     WSH_METRIC_INC(conns_open);
     WSH_METRIC_INC(conns_total);
-    wsh_timer_init(&c->timer, NULL, c);
-    wsh_io_init(&c->io, fd, on_io, c);
+    wsh_timer_init(&c->timer, NULL);
+    wsh_io_init(&c->io, fd, on_io);
     if (wsh_io_start(net->loop, &c->io, WSH_IO_READ) < 0) {
         wsh_log_error(c->id, "cannot watch fd %d", fd);
         wsh_conn_close(c);
@@ -126,35 +153,37 @@ void wsh_conn_set_handler(wsh_conn_t *c, const wsh_conn_handler_t *h, void *prot
     c->proto = proto;
 }
 
-void wsh_net_shutdown(wsh_net_t *net)
+static void shutdown_one(wsh_conn_t *c)
 {
-    wsh_list_t *pos, *tmp;
-    WSH_LIST_FOREACH_SAFE(pos, tmp, &net->conns) {
-        wsh_conn_t *c = WSH_CONTAINER_OF(pos, wsh_conn_t, link);
-        if (!wsh_conn_is_open(c))
-            continue;
-        if (c->h->on_shutdown)
-            c->h->on_shutdown(c);
-        else
-            wsh_conn_close(c);
-    }
+    if (!wsh_conn_is_open(c))
+        return;
+    if (c->h->on_shutdown)
+        c->h->on_shutdown(c);
+    else
+        wsh_conn_close(c);
 }
+
+void wsh_net_shutdown(wsh_net_t *net) { wsh_net_foreach(net, shutdown_one); }
 
 /* ---- output ---------------------------------------------------------- */
 
 static void mark_pending(wsh_conn_t *c)
 {
-    if (c->is_write_armed || wsh_list_is_linked(&c->pending_link))
+    if (c->is_write_armed || c->is_pending)
         return;
     /* Answers go out before broadcasts: the connection whose input is being
      * handled (a publisher awaiting `published`) is flushed ahead of the
      * subscribers its message fanned out to, so it can send its next
      * requests while the fan-out is still being written, and the next
      * iteration finds a fuller batch to share one writev per subscriber. */
-    if (c == c->net->reading)
-        wsh_list_insert_head(&c->net->pending, &c->pending_link);
-    else
-        wsh_list_insert_tail(&c->net->pending, &c->pending_link);
+    wsh_net_t *net = c->net;
+    int q = c == net->reading ? 0 : 1;
+    if (net->pend[q].cnt == net->pend[q].cap) {
+        net->pend[q].cap = net->pend[q].cap ? net->pend[q].cap * 2 : 64;
+        net->pend[q].v = wsh_xrealloc(net->pend[q].v, net->pend[q].cap * sizeof *net->pend[q].v);
+    }
+    net->pend[q].v[net->pend[q].cnt++] = (uint32_t)(c->id & WSH_CONN_SLOT_MAX);
+    c->is_pending = true;
 }
 
 static void enqueue(wsh_conn_t *c, wsh_msg_t *m)
@@ -340,24 +369,29 @@ static bool flush_pending(wsh_loop_t *loop, void *data)
 {
     (void)loop;
     wsh_net_t *net = data;
-    /* Take the whole list first: a connection that still has output after its
-     * budget goes back on net->pending for the next iteration, not this one. */
-    wsh_list_t batch;
-    wsh_list_init(&batch);
-    if (!wsh_list_is_empty(&net->pending)) {
-        batch.next = net->pending.next;
-        batch.prev = net->pending.prev;
-        batch.next->prev = &batch;
-        batch.prev->next = &batch;
-        wsh_list_init(&net->pending);
+    /* Only what was queued before this call: a connection that still has
+     * output after its budget is queued again, behind the bound, for the
+     * next iteration. */
+    uint32_t bound[2] = {net->pend[0].cnt, net->pend[1].cnt};
+    for (int q = 0; q < 2; q++) {
+        uint32_t n = bound[q];
+        for (uint32_t i = 0; i < n; i++) {
+            uintptr_t e = net->slots[net->pend[q].v[i]];
+            if (e & 1u)
+                continue; /* closed, slot free */
+            wsh_conn_t *c = (wsh_conn_t *)e;
+            if (!c->is_pending)
+                continue; /* closed, slot reused; or already flushed from an older entry */
+            c->is_pending = false;
+            if (flush(c) && !c->is_closed)
+                mark_pending(c);
+        }
+        if (n) { /* (v is NULL until the first entry) */
+            net->pend[q].cnt -= n;
+            memmove(net->pend[q].v, net->pend[q].v + n, net->pend[q].cnt * sizeof *net->pend[q].v);
+        }
     }
-    while (!wsh_list_is_empty(&batch)) {
-        wsh_conn_t *c = WSH_CONTAINER_OF(batch.next, wsh_conn_t, pending_link);
-        wsh_list_remove(&c->pending_link);
-        if (flush(c) && !c->is_closed)
-            mark_pending(c);
-    }
-    return !wsh_list_is_empty(&net->pending);
+    return net->pend[0].cnt + net->pend[1].cnt > 0;
 }
 
 /* ---- input ----------------------------------------------------------- */
@@ -560,7 +594,7 @@ void wsh_conn_resume_input(wsh_conn_t *c)
 static void on_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
 {
     (void)loop;
-    wsh_conn_t *c = io->data;
+    wsh_conn_t *c = WSH_CONTAINER_OF(io, wsh_conn_t, io);
     if (c->is_closed)
         return;
     if (events & WSH_IO_WRITE) {
@@ -593,9 +627,8 @@ void wsh_conn_close(wsh_conn_t *c)
     wsh_io_stop(c->net->loop, &c->io);
     close(c->io.fd);
     wsh_loop_timer_stop(c->net->loop, &c->timer);
-    wsh_list_remove(&c->pending_link);
-    wsh_list_remove(&c->link);
-    wsh_hmap_remove(&c->net->by_id, &c->id_node);
+    c->is_pending = false;
+    slot_release(c->net, (uint32_t)(c->id & WSH_CONN_SLOT_MAX));
     c->net->conn_cnt--;
     WSH_METRIC_DEC(conns_open);
     if (c->net->on_conn_close)
@@ -607,7 +640,7 @@ void wsh_conn_close(wsh_conn_t *c)
 
 static void on_linger_timeout(wsh_timer_t *t)
 {
-    wsh_conn_close(t->data);
+    wsh_conn_close(wsh_conn_of_timer(t));
 }
 
 /* The last frame is out: half-close so the peer sees EOF, then drain its
@@ -655,7 +688,6 @@ void wsh_conn_trim(wsh_conn_t *c)
 void wsh_conn_timer_start(wsh_conn_t *c, uint64_t ms, wsh_timer_cb cb)
 {
     c->timer.cb = cb;
-    c->timer.data = c;
     wsh_loop_timer_start(c->net->loop, &c->timer, ms);
 }
 

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
-#include "core/hmap.h"
+#include "core/log.h"
 #include "core/list.h"
 #include "core/msg.h"
 #include "core/pool.h"
@@ -55,10 +55,24 @@ typedef struct wsh_net_limits {
 struct wsh_net {
     wsh_loop_t *loop;
     wsh_net_limits_t lim;
-    wsh_list_t conns;          /* every open connection */
-    wsh_list_t pending;        /* connections with queued output to flush */
+    /* Open connections by slot. A connection's slot is the low bits of its
+     * id, so wsh_net_find is one load, and walking the table visits every
+     * open connection: this replaced a list link, a hash node and a bucket
+     * per connection (40 bytes each). A free slot holds the next free one
+     * as ((index + 1) << 1) | 1; pointers are even. */
+    uintptr_t *slots;
+    uint32_t slot_cnt;         /* slots ever used (the rest are untouched) */
+    uint32_t slot_cap;
+    uint32_t slot_free;        /* first free slot below slot_cnt, plus 1; 0 = none */
+    /* Slots of connections with queued output to flush before the loop
+     * sleeps: [0] answers (the connection whose input was being handled),
+     * [1] broadcasts. A closed connection's entry is skipped (its slot is
+     * free or belongs to a connection that is not wsh_conn_t.is_pending). */
+    struct {
+        uint32_t *v;
+        uint32_t cnt, cap;
+    } pend[2];
     wsh_conn_t *reading;       /* the connection whose input is being handled, else NULL */
-    wsh_hmap_t by_id;          /* open connections by id, for replies that arrive later */
     wsh_pool_t conn_pool;      /* wsh_conn_t storage: no malloc header per connection */
     wsh_defer_t defer;         /* runs jobs after the iteration */
     wsh_conn_t **jobs;         /* connections to free or resume, in order */
@@ -69,6 +83,13 @@ struct wsh_net {
      * the peer address still readable): the owner's per-address counts. */
     void (*on_conn_close)(wsh_conn_t *c);
 };
+
+/* Bits of a connection id holding its slot (the rest is a process-wide
+ * serial, so ids are never reused). Slots per loop are bounded by the
+ * connection cap, at most 10,000,000 (config.c) < 2^24. */
+#define WSH_CONN_SLOT_BITS 24
+#define WSH_CONN_SLOT_MAX ((1u << WSH_CONN_SLOT_BITS) - 1)
+_Static_assert(WSH_CONN_SLOT_BITS == WSH_LOG_CONN_SERIAL_SHIFT, "log lines show the serial above the slot");
 
 /* Frames a connection queues without allocating a ring. */
 #define WSH_CONN_OUT_INLINE 2
@@ -83,14 +104,11 @@ struct wsh_conn_out {
 struct wsh_conn {
     wsh_io_t io;
     wsh_net_t *net;
-    uint64_t id;                 /* unique per process, for logs */
+    uint64_t id;                 /* unique per process: serial << WSH_CONN_SLOT_BITS | slot */
     const wsh_conn_handler_t *h;
     void *proto;                 /* the handler's state */
     struct wsh_tls *tls;         /* TLS state (net/tls.c); NULL for plaintext */
     wsh_timer_t timer;           /* one timer for the handler's deadlines */
-    wsh_list_t link;             /* in net->conns */
-    wsh_hnode_t id_node;         /* in net->by_id */
-    wsh_list_t pending_link;     /* in net->pending while output waits */
     /* Queued frames (out_cap is 0 or a power of two, so positions are
      * masked: a division per frame showed in the fan-out profile).
      * out_cap 0 = none, WSH_CONN_OUT_INLINE = the inline
@@ -119,6 +137,7 @@ struct wsh_conn {
     uint32_t is_shut_wr : 1;
     uint32_t is_peer_eof : 1;    /* EOF seen while closing with output left */
     uint32_t is_job_queued : 1;  /* in net->jobs (resume or free after this iteration) */
+    uint32_t is_pending : 1;     /* in net->pend, waiting for the before-sleep flush */
 };
 
 wsh_net_t *wsh_net_new(wsh_loop_t *loop, const wsh_net_limits_t *lim, void *data);
@@ -158,7 +177,17 @@ void wsh_conn_close(wsh_conn_t *c);
 void wsh_conn_close_after_flush(wsh_conn_t *c);
 
 /* The open connection with this id, or NULL (closed, or never existed). */
-wsh_conn_t *wsh_net_find(const wsh_net_t *net, uint64_t id);
+static inline wsh_conn_t *wsh_net_find(const wsh_net_t *net, uint64_t id)
+{
+    uint32_t slot = (uint32_t)(id & WSH_CONN_SLOT_MAX);
+    if (slot >= net->slot_cnt || (net->slots[slot] & 1u))
+        return NULL;
+    wsh_conn_t *c = (wsh_conn_t *)net->slots[slot];
+    return c->id == id ? c : NULL;
+}
+
+/* Calls fn on every open connection (fn may close any of them). */
+void wsh_net_foreach(wsh_net_t *net, void (*fn)(wsh_conn_t *c));
 
 /* A handler that returned without consuming (it waits for something, e.g.
  * a durable commit) calls this when it can go on: the bytes kept as the
@@ -190,6 +219,9 @@ static inline wsh_msg_t *wsh_conn_queued(const wsh_conn_t *c, uint32_t i)
     const struct wsh_conn_out *q = c->out_cap == WSH_CONN_OUT_INLINE ? c->out.inl : c->out.ring;
     return q[(c->out_head + i) & (c->out_cap - 1)].msg;
 }
+
+/* The connection whose timer fired (callbacks of wsh_conn_timer_start). */
+static inline wsh_conn_t *wsh_conn_of_timer(wsh_timer_t *t) { return WSH_CONTAINER_OF(t, wsh_conn_t, timer); }
 
 static inline wsh_loop_t *wsh_conn_loop(const wsh_conn_t *c) { return c->net->loop; }
 static inline bool wsh_conn_is_open(const wsh_conn_t *c) { return !c->is_closed && !c->is_closing; }

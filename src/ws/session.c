@@ -10,15 +10,12 @@
 #include "core/err.h"
 #include "ws/utf8.h"
 
-void wsh_session_init(wsh_session_t *s, const wsh_session_limits_t *lim, const wsh_session_cb_t *cb,
-                      void *ud)
+void wsh_session_init(wsh_session_t *s, const wsh_session_limits_t *lim)
 {
     memset(s, 0, sizeof(*s));
     /* A single frame can never be larger than the message it belongs to, so
      * the parser refuses it on its declared length before reading payload. */
     wsh_frame_parser_init(&s->fp, lim->max_message);
-    s->cb = cb;
-    s->ud = ud;
     s->max_fragments = lim->max_fragments;
     s->utf8_state = WSH_UTF8_ACCEPT;
 }
@@ -83,7 +80,6 @@ static void reset_message(wsh_session_t *s)
     s->msg_op = 0;
     s->msg_rsv = 0;
     s->direct = false;
-    s->direct_start = NULL;
     s->fragments = 0;
     s->utf8_state = WSH_UTF8_ACCEPT;
     msg_drop(s);
@@ -100,9 +96,20 @@ static int reserve_frame(wsh_session_t *s, uint64_t len)
     return wsh_buf_reserve(msg_get(s), (size_t)len);
 }
 
+/* One wsh_session_feed call: the owner's callbacks and where a message
+ * delivered in place starts. Passed per call rather than kept in the
+ * session, which every connection embeds (24 bytes each). */
+typedef struct feed {
+    wsh_session_t *s;
+    const wsh_session_cb_t *cb;
+    void *ud;
+    uint8_t *direct_start; /* set by on_header when s->direct */
+} feed_t;
+
 /* rest/rest_len: the input that follows the header in this feed call. */
-static int on_header(wsh_session_t *s, const wsh_frame_ev_t *ev, uint8_t *rest, size_t rest_len)
+static int on_header(feed_t *f, const wsh_frame_ev_t *ev, uint8_t *rest, size_t rest_len)
 {
+    wsh_session_t *s = f->s;
     s->frame_op = ev->opcode;
     s->frame_fin = ev->fin;
 
@@ -151,7 +158,7 @@ static int on_header(wsh_session_t *s, const wsh_frame_ev_t *ev, uint8_t *rest, 
      * It is delivered where it lies, without a copy or an allocation. */
     if (ev->fin && ev->payload_len <= rest_len) {
         s->direct = true;
-        s->direct_start = rest;
+        f->direct_start = rest;
         return 0;
     }
     s->direct = false;
@@ -175,8 +182,9 @@ static int on_payload(wsh_session_t *s, const uint8_t *data, size_t len)
     return wsh_buf_append(msg_get(s), data, len);
 }
 
-static int on_close_frame(wsh_session_t *s)
+static int on_close_frame(feed_t *f)
 {
+    wsh_session_t *s = f->s;
     uint16_t code = 0;
     size_t reason_len = 0;
     /* RFC 6455 §5.5.1: a body, if present, starts with a 2-byte status code. */
@@ -196,32 +204,34 @@ static int on_close_frame(wsh_session_t *s)
      * is abandoned. */
     s->is_closed_recv = true;
     reset_message(s);
-    if (s->cb && s->cb->on_close)
-        s->cb->on_close(s->ud, code, s->ctrl + 2, reason_len);
+    if (f->cb && f->cb->on_close)
+        f->cb->on_close(f->ud, code, s->ctrl + 2, reason_len);
     return 0;
 }
 
-static int on_control_end(wsh_session_t *s)
+static int on_control_end(feed_t *f)
 {
+    wsh_session_t *s = f->s;
     switch (s->frame_op) {
     case WSH_OP_PING:
         /* RFC 6455 §5.5.2/§5.5.3: answer with the same payload, unless our
          * close is already out (§5.5.1: nothing may follow it). */
-        if (!s->is_close_sent && s->cb && s->cb->on_control)
-            s->cb->on_control(s->ud, WSH_OP_PONG, s->ctrl, s->ctrl_len);
+        if (!s->is_close_sent && f->cb && f->cb->on_control)
+            f->cb->on_control(f->ud, WSH_OP_PONG, s->ctrl, s->ctrl_len);
         return 0;
     case WSH_OP_CLOSE:
-        return on_close_frame(s);
+        return on_close_frame(f);
     default:
         /* RFC 6455 §5.5.3: an unsolicited pong needs no answer. */
         return 0;
     }
 }
 
-static int on_end(wsh_session_t *s)
+static int on_end(feed_t *f)
 {
+    wsh_session_t *s = f->s;
     if (is_control(s->frame_op)) {
-        int rc = on_control_end(s);
+        int rc = on_control_end(f);
         free(s->ctrl);
         s->ctrl = NULL;
         return rc;
@@ -234,7 +244,7 @@ static int on_end(wsh_session_t *s)
     uint8_t *data;
     size_t len;
     if (s->direct) {
-        data = s->direct_start;
+        data = f->direct_start;
         len = (size_t)s->fp.payload_len;
     } else {
         /* An empty fragmented message never allocated; still hand out a
@@ -245,15 +255,16 @@ static int on_end(wsh_session_t *s)
     }
     int rc = 0;
     /* §5.5.1 / §7.1.4: after our close, data is read but not acted on. */
-    if (!s->is_close_sent && s->cb && s->cb->on_message)
-        rc = s->cb->on_message(s->ud, s->msg_op, data, len);
+    if (!s->is_close_sent && f->cb && f->cb->on_message)
+        rc = f->cb->on_message(f->ud, s->msg_op, data, len);
     reset_message(s);
     /* Only a negative value is an error (the callback's contract). */
     return rc < 0 ? rc : 0;
 }
 
-int wsh_session_feed(wsh_session_t *s, uint8_t *data, size_t len)
+int wsh_session_feed(wsh_session_t *s, const wsh_session_cb_t *cb, void *ud, uint8_t *data, size_t len)
 {
+    feed_t f = {s, cb, ud, NULL};
     int rc = 0;
     if (s->error)
         return s->error;
@@ -272,13 +283,13 @@ int wsh_session_feed(wsh_session_t *s, uint8_t *data, size_t len)
         case WSH_FRAME_EV_NONE:
             return 0;
         case WSH_FRAME_EV_HEADER:
-            rc = on_header(s, &ev, data, len);
+            rc = on_header(&f, &ev, data, len);
             break;
         case WSH_FRAME_EV_PAYLOAD:
             rc = on_payload(s, ev.data, ev.len);
             break;
         case WSH_FRAME_EV_END:
-            rc = on_end(s);
+            rc = on_end(&f);
             /* RFC 6455 §5.5.1: bytes after a close frame are ignored. */
             if (rc == 0 && s->is_closed_recv)
                 return 0;

@@ -48,11 +48,8 @@ typedef struct wsh_session_limits {
  * when the message completes, so an idle session holds no heap memory. */
 typedef struct wsh_session {
     wsh_frame_parser_t fp;  /* fp.max_payload doubles as the message cap (lim->max_message) */
-    const wsh_session_cb_t *cb;
-    void *ud;
     wsh_buf_t *msg;         /* the message in progress; NULL unless one is being assembled */
     uint8_t *ctrl;          /* control payload being collected; allocated for the frame only */
-    uint8_t *direct_start;  /* start of that payload in the caller's buffer */
     uint32_t max_fragments; /* lim->max_fragments */
     uint32_t utf8_state;
     uint32_t fragments;
@@ -64,18 +61,16 @@ typedef struct wsh_session {
     bool frame_fin;
     uint8_t msg_op;         /* TEXT/BINARY while a message is in progress, else 0 */
     uint8_t msg_rsv;        /* RSV bits of the message's first frame (0x4: compressed,
-                             * RFC 7692); readable from on_message through ud */
+                             * RFC 7692); readable from on_message */
     bool direct;            /* current frame is a whole message delivered from the input in place */
     bool is_closed_recv;    /* a close frame arrived: ignore everything after */
     bool is_close_sent;     /* we sent close: drop data messages, send no pongs */
 } wsh_session_t;
 
-/* lim's values are copied; cb must outlive the session; any callback may be NULL. The
- * frame parser starts server-side (masked frames, no RSV bits): the owner sets
+/* lim's values are copied. The frame parser starts server-side (masked frames, no RSV bits): the owner sets
  * s->fp.allowed_rsv after negotiating an extension. RSV bits are refused on
  * control and continuation frames whatever is negotiated (RFC 7692 §6). */
-void wsh_session_init(wsh_session_t *s, const wsh_session_limits_t *lim, const wsh_session_cb_t *cb,
-                      void *ud);
+void wsh_session_init(wsh_session_t *s, const wsh_session_limits_t *lim);
 /* Changes the message cap (and so the frame cap) for what arrives next,
  * e.g. a small cap until the connection has authenticated. */
 void wsh_session_set_max_message(wsh_session_t *s, uint64_t max_message);
@@ -84,7 +79,10 @@ static inline uint64_t wsh_session_max_message(const wsh_session_t *s) { return 
 /* Frees the message buffer. */
 void wsh_session_dispose(wsh_session_t *s);
 
-/* Feeds received bytes (writable: payload is unmasked in place). Returns 0 when
+/* Feeds received bytes (writable: payload is unmasked in place) and reports
+ * what they complete to cb (any callback may be NULL) with ud; the owner
+ * passes the same cb and ud on every call (they are not stored: the session
+ * is part of every connection's cost). Returns 0 when
  * all were consumed (or ignored after a close frame), or a negative error:
  * WSH_EPROTO (1002: framing, continuation without start, data frame inside a
  * fragmented message, close payload of 1 byte or invalid close code),
@@ -92,7 +90,7 @@ void wsh_session_dispose(wsh_session_t *s);
  * WSH_ETOOBIG (1009), WSH_ENOMEM (1009), WSH_EPOLICY (1008: fragment cap),
  * or whatever on_message returned. After an error the session must not be fed;
  * if it is, it consumes nothing and returns the same error again. */
-int wsh_session_feed(wsh_session_t *s, uint8_t *data, size_t len);
+int wsh_session_feed(wsh_session_t *s, const wsh_session_cb_t *cb, void *ud, uint8_t *data, size_t len);
 
 /* Records that our close frame went out: later data messages are discarded
  * and pings are not answered (RFC 6455 §5.5.1), but a close frame still

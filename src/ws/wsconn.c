@@ -39,7 +39,7 @@ static wsh_ws_t *start(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_ap
     ws->app = app;
     ws->app_data = app_data;
     ws->last_recv_ms = wsh_loop_now(wsh_conn_loop(c));
-    wsh_session_init(&ws->session, &opts->lim, &session_cb, ws);
+    wsh_session_init(&ws->session, &opts->lim);
     wsh_conn_set_handler(c, &ws_handler, ws);
     if (opts->heartbeat_ms)
         wsh_conn_timer_start(c, opts->heartbeat_ms, on_heartbeat);
@@ -88,7 +88,7 @@ static void send_close(wsh_ws_t *ws, uint16_t code, const char *reason)
 
 static void on_close_timeout(wsh_timer_t *t)
 {
-    wsh_conn_t *c = t->data;
+    wsh_conn_t *c = wsh_conn_of_timer(t);
     wsh_log_debug(c->id, "no close frame from peer in time, closing");
     wsh_conn_close(c);
 }
@@ -123,7 +123,7 @@ void wsh_ws_fail(wsh_ws_t *ws, int err, const char *reason)
 
 static void on_heartbeat(wsh_timer_t *t)
 {
-    wsh_conn_t *c = t->data;
+    wsh_conn_t *c = wsh_conn_of_timer(t);
     wsh_ws_t *ws = c->proto;
     uint64_t now = wsh_loop_now(wsh_conn_loop(c));
     if (now - ws->last_recv_ms >= 2 * ws->opts->heartbeat_ms) {
@@ -143,7 +143,7 @@ static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len)
 {
     wsh_ws_t *ws = c->proto;
     ws->last_recv_ms = wsh_loop_now(wsh_conn_loop(c));
-    int rc = wsh_session_feed(&ws->session, data, len);
+    int rc = wsh_session_feed(&ws->session, &session_cb, ws, data, len);
     if (rc < 0) {
         const char *why = rc == WSH_EUTF8        ? "invalid UTF-8"
                           : rc == WSH_ETOOBIG    ? "message too big"

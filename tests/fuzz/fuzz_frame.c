@@ -111,7 +111,7 @@ static int run(const setup_t *su, const uint8_t *data, size_t size, uint64_t see
     memset(o, 0, sizeof(*o));
     o->s = &s;
     o->max_message = su->lim.max_message;
-    wsh_session_init(&s, &su->lim, &CB, o);
+    wsh_session_init(&s, &su->lim);
     if (su->deflate)
         s.fp.allowed_rsv = 0x4;
     if (su->close_sent)
@@ -134,7 +134,7 @@ static int run(const setup_t *su, const uint8_t *data, size_t size, uint64_t see
         CHECK(chunk != NULL);
         if (n)
             memcpy(chunk, data + off, n);
-        rc = wsh_session_feed(&s, chunk, n);
+        rc = wsh_session_feed(&s, &CB, o, chunk, n);
         free(chunk);
         off += n;
     } while (off < size && rc == 0);
@@ -146,7 +146,7 @@ static int run(const setup_t *su, const uint8_t *data, size_t size, uint64_t see
         /* The error is sticky: nothing more is parsed or delivered. */
         uint64_t before = o->digest;
         uint8_t more[1] = {0x81};
-        CHECK(wsh_session_feed(&s, more, sizeof(more)) == rc);
+        CHECK(wsh_session_feed(&s, &CB, o, more, sizeof(more)) == rc);
         CHECK(o->digest == before);
     }
     if (s.is_closed_recv)

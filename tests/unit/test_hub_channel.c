@@ -64,7 +64,6 @@ static void client_init(wsh_client_t *cl, wsh_hub_t *hub, const char *id)
     (void)id;
     memset(cl, 0, sizeof *cl);
     cl->hub = hub;
-    wsh_list_init(&cl->subs);
 }
 
 
@@ -83,10 +82,11 @@ static wsh_channel_t *find(fixture_t *f, const char *name)
     return wsh_channel_find(f->hub, name, strlen(name));
 }
 
-static size_t list_len(const wsh_list_t *head)
+/* Length of a client's subscription list (wsh_sub_t.client_next). */
+static size_t list_len(const wsh_sub_t *head)
 {
     size_t n = 0;
-    for (const wsh_list_t *p = head->next; p != head; p = p->next)
+    for (const wsh_sub_t *p = head; p; p = p->client_next)
         n++;
     return n;
 }
@@ -171,7 +171,7 @@ static void test_channel_first_subscribe_creates_the_channel(void **state)
     assert_int_equal(ch->sub_cnt, 1);
     assert_ptr_equal(ch->subs[0]->client, &a);
     assert_int_equal(a.sub_cnt, 1);
-    assert_int_equal(list_len(&a.subs), 1);
+    assert_int_equal(list_len(a.subs), 1);
     assert_int_equal(f->hub->channels.cnt, 1);
     assert_int_equal(sub_total(f->hub), 1);
     assert_int_equal(gauge(&wsh_metrics_tls->subscriptions), subs0 + 1);
@@ -192,7 +192,7 @@ static void test_channel_double_subscribe_is_idempotent_and_returns_1(void **sta
     assert_int_equal(sub(f, &a, "news"), 1);
     assert_int_equal(find(f, "news")->sub_cnt, 1);
     assert_int_equal(a.sub_cnt, 1);
-    assert_int_equal(list_len(&a.subs), 1);
+    assert_int_equal(list_len(a.subs), 1);
     assert_int_equal(sub_total(f->hub), 1);
     assert_int_equal(gauge(&wsh_metrics_tls->subscriptions), subs0);
     /* One unsubscribe undoes it. */
@@ -332,7 +332,7 @@ static void test_channel_unsubscribe_all_drops_every_subscription_of_one_client(
     uint64_t subs0 = gauge(&wsh_metrics_tls->subscriptions);
     wsh_channel_unsubscribe_all(f->hub, &a);
     assert_int_equal(a.sub_cnt, 0);
-    assert_true(wsh_list_is_empty(&a.subs));
+    assert_null(a.subs);
     assert_int_equal(gauge(&wsh_metrics_tls->subscriptions), subs0 - 50);
     /* Channels b still holds survive, the rest are gone. */
     assert_int_equal(f->hub->channels.cnt, 10);
@@ -438,7 +438,7 @@ static void test_channel_swap_remove_keeps_registry_consistent_under_random_chur
                 for (int j = 0; j < CHANS; j++)
                     n += model[k][j];
                 assert_int_equal(cl[k].sub_cnt, n);
-                assert_int_equal(list_len(&cl[k].subs), n);
+                assert_int_equal(list_len(cl[k].subs), n);
                 total += n;
             }
             for (int j = 0; j < CHANS; j++) {

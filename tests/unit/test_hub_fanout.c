@@ -461,7 +461,6 @@ static void sub_open(netfx_t *f, sub_t *s, const char *channel)
     s->cl = calloc(1, sizeof *s->cl + 1);
     assert_non_null(s->cl);
     s->cl->hub = f->h.hub;
-    wsh_list_init(&s->cl->subs);
     s->cl->ws = wsh_ws_start(s->conn, &f->ws_opts, &test_app, s);
     assert_int_equal(wsh_channel_subscribe(f->h.hub, s->cl, channel, strlen(channel)), 0);
 }

@@ -21,6 +21,7 @@
 
 #include "core/clock.h"
 #include "loop/loop.h"
+#include "tags.h"
 
 /* Generous: these are deadlines for things that should happen at once, and
  * sanitizers or valgrind slow everything down. */
@@ -75,7 +76,7 @@ struct io_probe {
 static void on_io_probe(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
 {
     (void)loop;
-    struct io_probe *p = io->data;
+    struct io_probe *p = data_of(io);
     p->calls++;
     p->last = events;
     p->all |= events;
@@ -98,7 +99,8 @@ static void test_loop_io_reports_read_readiness(void **state)
     make_socketpair(sv);
     struct io_probe p = {0};
     wsh_io_t io;
-    wsh_io_init(&io, sv[0], on_io_drain, &p);
+    wsh_io_init(&io, sv[0], on_io_drain);
+    tag(&io, &p);
     assert_int_equal(wsh_io_start(loop, &io, WSH_IO_READ), 0);
     assert_int_equal(io.events, WSH_IO_READ);
     assert_int_equal(wsh_loop_live_count(loop), 1);
@@ -127,7 +129,8 @@ static void test_loop_io_level_triggered_repeats_until_read(void **state)
     make_socketpair(sv);
     struct io_probe p = {0};
     wsh_io_t io;
-    wsh_io_init(&io, sv[0], on_io_probe, &p); /* does not read */
+    wsh_io_init(&io, sv[0], on_io_probe);
+    tag(&io, &p); /* does not read */
     assert_int_equal(wsh_io_start(loop, &io, WSH_IO_READ), 0);
     assert_int_equal(write(sv[1], "x", 1), 1);
     assert_true(run_until(loop, &p.calls, 1));
@@ -147,7 +150,8 @@ static void test_loop_io_stopped_watcher_gets_no_events(void **state)
     make_socketpair(sv);
     struct io_probe p = {0};
     wsh_io_t io;
-    wsh_io_init(&io, sv[0], on_io_probe, &p);
+    wsh_io_init(&io, sv[0], on_io_probe);
+    tag(&io, &p);
     assert_int_equal(wsh_io_start(loop, &io, WSH_IO_READ | WSH_IO_WRITE), 0);
     wsh_io_stop(loop, &io);
     wsh_io_stop(loop, &io); /* twice is harmless */
@@ -170,7 +174,8 @@ static void test_loop_io_modify_to_write_reports_writable(void **state)
     make_socketpair(sv);
     struct io_probe p = {0};
     wsh_io_t io;
-    wsh_io_init(&io, sv[0], on_io_probe, &p);
+    wsh_io_init(&io, sv[0], on_io_probe);
+    tag(&io, &p);
     assert_int_equal(wsh_io_start(loop, &io, WSH_IO_READ), 0);
     wsh_loop_run_once(loop, 0);
     assert_int_equal(p.calls, 0); /* writable, but WRITE is not watched */
@@ -206,7 +211,8 @@ static void test_loop_io_modify_to_zero_keeps_started_but_quiet(void **state)
     make_socketpair(sv);
     struct io_probe p = {0};
     wsh_io_t io;
-    wsh_io_init(&io, sv[0], on_io_probe, &p);
+    wsh_io_init(&io, sv[0], on_io_probe);
+    tag(&io, &p);
     assert_int_equal(wsh_io_start(loop, &io, WSH_IO_READ | WSH_IO_WRITE), 0);
     assert_int_equal(wsh_io_modify(loop, &io, 0), 0);
     assert_int_equal(wsh_loop_live_count(loop), 1); /* still started */
@@ -231,9 +237,12 @@ static void test_loop_io_second_watcher_on_same_fd_is_rejected(void **state)
     make_socketpair(sv);
     struct io_probe p = {0};
     wsh_io_t a, b, bad;
-    wsh_io_init(&a, sv[0], on_io_probe, &p);
-    wsh_io_init(&b, sv[0], on_io_probe, &p);
-    wsh_io_init(&bad, -1, on_io_probe, &p);
+    wsh_io_init(&a, sv[0], on_io_probe);
+    tag(&a, &p);
+    wsh_io_init(&b, sv[0], on_io_probe);
+    tag(&b, &p);
+    wsh_io_init(&bad, -1, on_io_probe);
+    tag(&bad, &p);
     assert_int_equal(wsh_io_start(loop, &a, WSH_IO_READ), 0);
     assert_int_equal(wsh_io_start(loop, &b, WSH_IO_READ), -EEXIST);
     assert_int_equal(wsh_io_start(loop, &bad, WSH_IO_READ), -EBADF);
@@ -257,7 +266,8 @@ static void test_loop_io_start_failure_leaves_watcher_stopped(void **state)
     close(fd); /* a closed fd: epoll_ctl(ADD) fails with EBADF */
     struct io_probe pr = {0};
     wsh_io_t io;
-    wsh_io_init(&io, fd, on_io_probe, &pr);
+    wsh_io_init(&io, fd, on_io_probe);
+    tag(&io, &pr);
     assert_int_equal(wsh_io_start(loop, &io, WSH_IO_READ), -EBADF);
     assert_int_equal(io.events, 0);
     finish(loop);
@@ -271,7 +281,8 @@ static void test_loop_io_reports_error_with_read_on_peer_hangup(void **state)
     make_pipe(p);
     struct io_probe pr = {0};
     wsh_io_t io;
-    wsh_io_init(&io, p[0], on_io_probe, &pr);
+    wsh_io_init(&io, p[0], on_io_probe);
+    tag(&io, &pr);
     assert_int_equal(wsh_io_start(loop, &io, WSH_IO_READ), 0);
     close(p[1]); /* the writer hangs up: EPOLLHUP on the read end */
     assert_true(run_until(loop, &pr.calls, 1));
@@ -297,7 +308,8 @@ static void test_loop_io_reports_error_with_read_to_writer_when_reader_closes(vo
     }
     struct io_probe pr = {0};
     wsh_io_t io;
-    wsh_io_init(&io, p[1], on_io_probe, &pr);
+    wsh_io_init(&io, p[1], on_io_probe);
+    tag(&io, &pr);
     assert_int_equal(wsh_io_start(loop, &io, WSH_IO_WRITE), 0);
     wsh_loop_run_once(loop, 0);
     assert_int_equal(pr.calls, 0);
@@ -329,8 +341,10 @@ static void test_loop_io_watcher_stopped_earlier_in_batch_is_not_dispatched(void
     int sv[2];
     make_socketpair(sv);
     g_pair_calls = 0;
-    wsh_io_init(&g_pair[0], sv[0], on_stop_other, NULL);
-    wsh_io_init(&g_pair[1], sv[1], on_stop_other, NULL);
+    wsh_io_init(&g_pair[0], sv[0], on_stop_other);
+    tag(&g_pair[0], NULL);
+    wsh_io_init(&g_pair[1], sv[1], on_stop_other);
+    tag(&g_pair[1], NULL);
     /* Both ends are writable at once, so one epoll_wait returns both. */
     assert_int_equal(wsh_io_start(loop, &g_pair[0], WSH_IO_WRITE), 0);
     assert_int_equal(wsh_io_start(loop, &g_pair[1], WSH_IO_WRITE), 0);
@@ -352,8 +366,10 @@ static void test_loop_io_hungup_watcher_stopped_earlier_in_batch_is_not_dispatch
     make_pipe(a);
     make_pipe(b);
     g_pair_calls = 0;
-    wsh_io_init(&g_pair[0], a[0], on_stop_other, NULL);
-    wsh_io_init(&g_pair[1], b[0], on_stop_other, NULL);
+    wsh_io_init(&g_pair[0], a[0], on_stop_other);
+    tag(&g_pair[0], NULL);
+    wsh_io_init(&g_pair[1], b[0], on_stop_other);
+    tag(&g_pair[1], NULL);
     assert_int_equal(wsh_io_start(loop, &g_pair[0], WSH_IO_READ), 0);
     assert_int_equal(wsh_io_start(loop, &g_pair[1], WSH_IO_READ), 0);
     /* Hang-ups are reported whatever the interest, so only the "still
@@ -392,8 +408,10 @@ static void test_loop_io_interest_narrowed_earlier_in_batch_is_respected(void **
     assert_int_equal(write(sv[1], "y", 1), 1);
     g_narrow_calls = 0;
     memset(g_narrow_seen, 0, sizeof(g_narrow_seen));
-    wsh_io_init(&g_pair[0], sv[0], on_narrow_other, NULL);
-    wsh_io_init(&g_pair[1], sv[1], on_narrow_other, NULL);
+    wsh_io_init(&g_pair[0], sv[0], on_narrow_other);
+    tag(&g_pair[0], NULL);
+    wsh_io_init(&g_pair[1], sv[1], on_narrow_other);
+    tag(&g_pair[1], NULL);
     assert_int_equal(wsh_io_start(loop, &g_pair[0], WSH_IO_READ | WSH_IO_WRITE), 0);
     assert_int_equal(wsh_io_start(loop, &g_pair[1], WSH_IO_READ | WSH_IO_WRITE), 0);
     wsh_loop_run_once(loop, 0); /* both ends are readable and writable: one batch */
@@ -453,7 +471,8 @@ static void test_loop_defer_runs_once_after_events(void **state)
     g_io_calls = 0;
     memset(&g_defer, 0, sizeof(g_defer));
     wsh_io_t io;
-    wsh_io_init(&io, sv[0], on_io_defers, NULL);
+    wsh_io_init(&io, sv[0], on_io_defers);
+    tag(&io, NULL);
     assert_int_equal(wsh_io_start(loop, &io, WSH_IO_READ), 0);
     assert_int_equal(write(sv[1], "x", 1), 1);
     assert_true(run_until(loop, &g_io_calls, 1));
@@ -576,7 +595,7 @@ static bool on_hook_b(wsh_loop_t *loop, void *data)
     return false;
 }
 
-static void on_timer_trace(wsh_timer_t *t) { trace(*(const char *)t->data); }
+static void on_timer_trace(wsh_timer_t *t) { trace(*(const char *)data_of(t)); }
 
 static void test_loop_hooks_run_in_order_after_timers_and_defers(void **state)
 {
@@ -586,7 +605,8 @@ static void test_loop_hooks_run_in_order_after_timers_and_defers(void **state)
     assert_int_equal(wsh_loop_add_before_sleep(loop, on_hook_a, NULL), 0);
     assert_int_equal(wsh_loop_add_before_sleep(loop, on_hook_b, NULL), 0);
     wsh_timer_t t;
-    wsh_timer_init(&t, on_timer_trace, "t");
+    wsh_timer_init(&t, on_timer_trace);
+    tag(&t, "t");
     wsh_loop_timer_start(loop, &t, 0);
     wsh_defer_t d = {0};
     wsh_loop_defer(loop, &d, on_defer_trace, "d");
@@ -623,7 +643,7 @@ static bool on_hook_pending_until_five(wsh_loop_t *loop, void *data)
 static void on_safety_timer(wsh_timer_t *t)
 {
     g_safety_fired = true;
-    wsh_loop_stop(t->data);
+    wsh_loop_stop(data_of(t));
 }
 
 static void test_loop_pending_hook_makes_next_wait_nonblocking(void **state)
@@ -636,7 +656,8 @@ static void test_loop_pending_hook_makes_next_wait_nonblocking(void **state)
     /* Nothing else can wake the loop: without the hook's "pending" it would
      * block until the safety timer. */
     wsh_timer_t safety;
-    wsh_timer_init(&safety, on_safety_timer, loop);
+    wsh_timer_init(&safety, on_safety_timer);
+    tag(&safety, loop);
     wsh_loop_timer_start(loop, &safety, DEADLINE_MS);
     assert_int_equal(wsh_loop_run(loop), 0);
     assert_false(g_safety_fired);
@@ -653,10 +674,14 @@ static void test_loop_timers_fire_in_deadline_order_then_fifo(void **state)
     wsh_loop_t *loop = wsh_loop_new();
     reset_trace();
     wsh_timer_t t[4];
-    wsh_timer_init(&t[0], on_timer_trace, "c");
-    wsh_timer_init(&t[1], on_timer_trace, "a");
-    wsh_timer_init(&t[2], on_timer_trace, "b");
-    wsh_timer_init(&t[3], on_timer_trace, "d");
+    wsh_timer_init(&t[0], on_timer_trace);
+    tag(&t[0], "c");
+    wsh_timer_init(&t[1], on_timer_trace);
+    tag(&t[1], "a");
+    wsh_timer_init(&t[2], on_timer_trace);
+    tag(&t[2], "b");
+    wsh_timer_init(&t[3], on_timer_trace);
+    tag(&t[3], "d");
     uint64_t start = wsh_loop_now(loop);
     wsh_loop_timer_start(loop, &t[0], 30);
     wsh_loop_timer_start(loop, &t[1], 5);
@@ -682,7 +707,8 @@ static void test_loop_timer_fires_in_the_iteration_whose_wait_it_bounds(void **s
     wsh_loop_t *loop = wsh_loop_new();
     reset_trace();
     wsh_timer_t t;
-    wsh_timer_init(&t, on_timer_trace, "t");
+    wsh_timer_init(&t, on_timer_trace);
+    tag(&t, "t");
     wsh_loop_timer_start(loop, &t, 20);
     uint64_t due = t.due_ms;
     /* The wait ends when the timer is due and the clock is read again after
@@ -698,7 +724,7 @@ static int g_self_rearm_cnt;
 static void on_timer_rearm_self(wsh_timer_t *t)
 {
     g_self_rearm_cnt++;
-    wsh_loop_timer_start(t->data, t, 0);
+    wsh_loop_timer_start(data_of(t), t, 0);
 }
 
 static void test_loop_timer_rearming_itself_at_zero_fires_once_per_iteration(void **state)
@@ -707,7 +733,8 @@ static void test_loop_timer_rearming_itself_at_zero_fires_once_per_iteration(voi
     wsh_loop_t *loop = wsh_loop_new();
     g_self_rearm_cnt = 0;
     wsh_timer_t t;
-    wsh_timer_init(&t, on_timer_rearm_self, loop);
+    wsh_timer_init(&t, on_timer_rearm_self);
+    tag(&t, loop);
     wsh_loop_timer_start(loop, &t, 0);
     wsh_loop_run_once(loop, -1);
     assert_int_equal(g_self_rearm_cnt, 1);
@@ -721,7 +748,7 @@ static void test_loop_timer_rearming_itself_at_zero_fires_once_per_iteration(voi
 static void on_timer_stop_loop(wsh_timer_t *t)
 {
     trace('s');
-    wsh_loop_stop(t->data);
+    wsh_loop_stop(data_of(t));
 }
 
 static void test_loop_run_returns_after_stop_from_callback(void **state)
@@ -730,7 +757,8 @@ static void test_loop_run_returns_after_stop_from_callback(void **state)
     wsh_loop_t *loop = wsh_loop_new();
     reset_trace();
     wsh_timer_t t;
-    wsh_timer_init(&t, on_timer_stop_loop, loop);
+    wsh_timer_init(&t, on_timer_stop_loop);
+    tag(&t, loop);
     wsh_loop_timer_start(loop, &t, 1);
     assert_int_equal(wsh_loop_run(loop), 0);
     assert_string_equal(g_trace, "s");
@@ -926,9 +954,11 @@ static void test_loop_live_count_counts_watchers_timers_and_defers(void **state)
     wsh_timer_t t;
     wsh_defer_t d = {0};
     assert_int_equal(wsh_loop_live_count(loop), 0);
-    wsh_io_init(&io, sv[0], on_io_probe, &p);
+    wsh_io_init(&io, sv[0], on_io_probe);
+    tag(&io, &p);
     assert_int_equal(wsh_io_start(loop, &io, WSH_IO_READ), 0);
-    wsh_timer_init(&t, on_timer_trace, "t");
+    wsh_timer_init(&t, on_timer_trace);
+    tag(&t, "t");
     wsh_loop_timer_start(loop, &t, 100000);
     wsh_loop_defer(loop, &d, on_defer_trace, "d");
     assert_int_equal(wsh_loop_live_count(loop), 3);

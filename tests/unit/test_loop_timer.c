@@ -11,8 +11,9 @@
 #include <string.h>
 
 #include "loop/timer.h"
+#include "tags.h"
 
-/* Records the order in which callbacks ran: each timer's data is its id. */
+/* Records the order in which callbacks ran: each timer's tag is its id. */
 static int fired[4096];
 static size_t fired_cnt;
 
@@ -22,7 +23,7 @@ static void on_record(wsh_timer_t *t)
 {
     assert_true(fired_cnt < sizeof(fired) / sizeof(fired[0]));
     assert_false(wsh_timer_is_armed(t)); /* disarmed before its callback */
-    fired[fired_cnt++] = (int)(intptr_t)t->data;
+    fired[fired_cnt++] = (int)(intptr_t)data_of(t);
 }
 
 /* Checks every heap slot points back at itself and no parent fires after its
@@ -50,7 +51,8 @@ static void test_timer_fires_in_deadline_order(void **state)
     wsh_timer_heap_init(&h);
     reset_fired();
     for (int i = 0; i < 7; i++) {
-        wsh_timer_init(&t[i], on_record, (void *)(intptr_t)due[i]);
+        wsh_timer_init(&t[i], on_record);
+        tag(&t[i], (void *)(intptr_t)due[i]);
         wsh_timer_heap_arm(&h, &t[i], due[i]);
     }
     assert_heap_ok(&h);
@@ -70,9 +72,12 @@ static void test_timer_run_fires_only_due_timers(void **state)
     wsh_timer_t a, b, c;
     wsh_timer_heap_init(&h);
     reset_fired();
-    wsh_timer_init(&a, on_record, (void *)1);
-    wsh_timer_init(&b, on_record, (void *)2);
-    wsh_timer_init(&c, on_record, (void *)3);
+    wsh_timer_init(&a, on_record);
+    tag(&a, (void *)1);
+    wsh_timer_init(&b, on_record);
+    tag(&b, (void *)2);
+    wsh_timer_init(&c, on_record);
+    tag(&c, (void *)3);
     wsh_timer_heap_arm(&h, &a, 10);
     wsh_timer_heap_arm(&h, &b, 15);
     wsh_timer_heap_arm(&h, &c, 16);
@@ -100,7 +105,8 @@ static void test_timer_equal_deadlines_fire_in_arming_order(void **state)
     for (int i = 0; i < N; i++)
         order[i] = (i * 17) % N;
     for (int i = 0; i < N; i++) {
-        wsh_timer_init(&t[order[i]], on_record, (void *)(intptr_t)order[i]);
+        wsh_timer_init(&t[order[i]], on_record);
+        tag(&t[order[i]], (void *)(intptr_t)order[i]);
         wsh_timer_heap_arm(&h, &t[order[i]], 7);
     }
     assert_heap_ok(&h);
@@ -122,7 +128,8 @@ static void test_timer_equal_deadlines_stay_fifo_across_seq_wraparound(void **st
     int order[N];
     for (int i = 0; i < N; i++) {
         order[i] = N - 1 - i;
-        wsh_timer_init(&t[order[i]], on_record, (void *)(intptr_t)order[i]);
+        wsh_timer_init(&t[order[i]], on_record);
+        tag(&t[order[i]], (void *)(intptr_t)order[i]);
         wsh_timer_heap_arm(&h, &t[order[i]], 7);
     }
     assert_true(t[order[N - 1]].seq < t[order[0]].seq); /* it did wrap */
@@ -139,9 +146,12 @@ static void test_timer_rearm_goes_behind_equal_deadlines(void **state)
     wsh_timer_t a, b, c;
     wsh_timer_heap_init(&h);
     reset_fired();
-    wsh_timer_init(&a, on_record, (void *)1);
-    wsh_timer_init(&b, on_record, (void *)2);
-    wsh_timer_init(&c, on_record, (void *)3);
+    wsh_timer_init(&a, on_record);
+    tag(&a, (void *)1);
+    wsh_timer_init(&b, on_record);
+    tag(&b, (void *)2);
+    wsh_timer_init(&c, on_record);
+    tag(&c, (void *)3);
     wsh_timer_heap_arm(&h, &a, 5);
     wsh_timer_heap_arm(&h, &b, 5);
     wsh_timer_heap_arm(&h, &c, 5);
@@ -160,8 +170,10 @@ static void test_timer_rearm_moves_later_and_earlier(void **state)
     wsh_timer_t a, b;
     wsh_timer_heap_init(&h);
     reset_fired();
-    wsh_timer_init(&a, on_record, (void *)1);
-    wsh_timer_init(&b, on_record, (void *)2);
+    wsh_timer_init(&a, on_record);
+    tag(&a, (void *)1);
+    wsh_timer_init(&b, on_record);
+    tag(&b, (void *)2);
     wsh_timer_heap_arm(&h, &a, 10);
     wsh_timer_heap_arm(&h, &b, 20);
     wsh_timer_heap_arm(&h, &a, 100); /* later */
@@ -184,8 +196,10 @@ static void test_timer_disarm_unarmed_is_harmless(void **state)
     wsh_timer_heap_t h;
     wsh_timer_t a, b;
     wsh_timer_heap_init(&h);
-    wsh_timer_init(&a, on_record, NULL);
-    wsh_timer_init(&b, on_record, NULL);
+    wsh_timer_init(&a, on_record);
+    tag(&a, NULL);
+    wsh_timer_init(&b, on_record);
+    tag(&b, NULL);
     wsh_timer_heap_disarm(&h, &a);
     wsh_timer_heap_arm(&h, &b, 1);
     wsh_timer_heap_disarm(&h, &b);
@@ -202,7 +216,8 @@ static void test_timer_dispose_forgets_armed_timers(void **state)
     wsh_timer_t a;
     wsh_timer_heap_init(&h);
     reset_fired();
-    wsh_timer_init(&a, on_record, NULL);
+    wsh_timer_init(&a, on_record);
+    tag(&a, NULL);
     wsh_timer_heap_arm(&h, &a, 1);
     wsh_timer_heap_dispose(&h);
     assert_int_equal(fired_cnt, 0);
@@ -231,9 +246,12 @@ static void test_timer_disarm_inside_callback_stops_a_due_timer(void **state)
     reset_fired();
     g_heap = &h;
     g_other = &b;
-    wsh_timer_init(&a, on_disarm_other, (void *)1);
-    wsh_timer_init(&b, on_record, (void *)2);
-    wsh_timer_init(&c, on_record, (void *)3);
+    wsh_timer_init(&a, on_disarm_other);
+    tag(&a, (void *)1);
+    wsh_timer_init(&b, on_record);
+    tag(&b, (void *)2);
+    wsh_timer_init(&c, on_record);
+    tag(&c, (void *)3);
     wsh_timer_heap_arm(&h, &a, 1);
     wsh_timer_heap_arm(&h, &b, 2); /* due in the same run, behind a */
     wsh_timer_heap_arm(&h, &c, 3);
@@ -261,8 +279,10 @@ static void test_timer_disarm_of_later_timer_not_yet_due_inside_callback(void **
     reset_fired();
     g_heap = &h;
     g_other = &b;
-    wsh_timer_init(&a, on_disarm_self_then_other, (void *)1);
-    wsh_timer_init(&b, on_record, (void *)2);
+    wsh_timer_init(&a, on_disarm_self_then_other);
+    tag(&a, (void *)1);
+    wsh_timer_init(&b, on_record);
+    tag(&b, (void *)2);
     wsh_timer_heap_arm(&h, &a, 1);
     wsh_timer_heap_arm(&h, &b, 100);
     assert_int_equal(wsh_timer_heap_run(&h, 10), 1);
@@ -286,7 +306,8 @@ static void test_timer_self_rearm_at_zero_delay_fires_once_per_run(void **state)
     reset_fired();
     g_heap = &h;
     g_now = 50;
-    wsh_timer_init(&a, on_rearm_self_now, (void *)1);
+    wsh_timer_init(&a, on_rearm_self_now);
+    tag(&a, (void *)1);
     wsh_timer_heap_arm(&h, &a, 50);
     assert_int_equal(wsh_timer_heap_run(&h, 50), 1);
     assert_true(wsh_timer_is_armed(&a));
@@ -311,9 +332,12 @@ static void test_timer_armed_for_past_in_callback_waits_but_due_timers_still_fir
     reset_fired();
     g_heap = &h;
     g_other = &c;
-    wsh_timer_init(&a, on_arm_other_in_past, (void *)1);
-    wsh_timer_init(&b, on_record, (void *)2);
-    wsh_timer_init(&c, on_record, (void *)3);
+    wsh_timer_init(&a, on_arm_other_in_past);
+    tag(&a, (void *)1);
+    wsh_timer_init(&b, on_record);
+    tag(&b, (void *)2);
+    wsh_timer_init(&c, on_record);
+    tag(&c, (void *)3);
     wsh_timer_heap_arm(&h, &a, 5);
     wsh_timer_heap_arm(&h, &b, 10);
     /* b was due when the run started, so it fires now even though c, armed
@@ -344,8 +368,10 @@ static void test_timer_rearm_of_due_timer_inside_callback_moves_it(void **state)
     reset_fired();
     g_heap = &h;
     g_other = &b;
-    wsh_timer_init(&a, on_move_other_later, (void *)1);
-    wsh_timer_init(&b, on_record, (void *)2);
+    wsh_timer_init(&a, on_move_other_later);
+    tag(&a, (void *)1);
+    wsh_timer_init(&b, on_record);
+    tag(&b, (void *)2);
     wsh_timer_heap_arm(&h, &a, 1);
     wsh_timer_heap_arm(&h, &b, 2);
     assert_int_equal(wsh_timer_heap_run(&h, 10), 1);
@@ -363,7 +389,8 @@ static void on_arm_many(wsh_timer_t *t)
 {
     on_record(t);
     for (int i = 0; i < 300; i++) {
-        wsh_timer_init(&g_many[i], on_record, (void *)(intptr_t)(1000 + i));
+        wsh_timer_init(&g_many[i], on_record);
+        tag(&g_many[i], (void *)(intptr_t)(1000 + i));
         wsh_timer_heap_arm(g_heap, &g_many[i], (uint64_t)(i % 7));
     }
 }
@@ -379,10 +406,12 @@ static void test_timer_heap_grows_during_run_without_losing_due_timers(void **st
     g_heap = &h;
     /* N timers due; the first one arms 300 more, which forces the array to
      * grow (and the batch to move) while the other N-1 wait in the batch. */
-    wsh_timer_init(&t[0], on_arm_many, (void *)0);
+    wsh_timer_init(&t[0], on_arm_many);
+    tag(&t[0], (void *)0);
     wsh_timer_heap_arm(&h, &t[0], 1);
     for (int i = 1; i < N; i++) {
-        wsh_timer_init(&t[i], on_record, (void *)(intptr_t)i);
+        wsh_timer_init(&t[i], on_record);
+        tag(&t[i], (void *)(intptr_t)i);
         wsh_timer_heap_arm(&h, &t[i], 2);
     }
     size_t cap_before = h.cap;
@@ -410,7 +439,7 @@ static bool model_armed[POOL];
 
 static void on_model_fire(wsh_timer_t *t)
 {
-    int id = (int)(intptr_t)t->data;
+    int id = (int)(intptr_t)data_of(t);
     assert_true(model_armed[id]);
     model_armed[id] = false;
     on_record(t);
@@ -422,8 +451,10 @@ static void test_timer_random_arm_disarm_keeps_heap_invariant(void **state)
     wsh_timer_heap_t h;
     wsh_timer_heap_init(&h);
     memset(model_armed, 0, sizeof(model_armed));
-    for (int i = 0; i < POOL; i++)
-        wsh_timer_init(&pool[i], on_model_fire, (void *)(intptr_t)i);
+    for (int i = 0; i < POOL; i++) {
+        wsh_timer_init(&pool[i], on_model_fire);
+        tag(&pool[i], (void *)(intptr_t)i);
+    }
     unsigned seed = 12345;
     uint64_t now = 0;
     for (int op = 0; op < 10000; op++) {

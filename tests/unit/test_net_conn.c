@@ -64,8 +64,9 @@ static void fx_finish(fx_t *f)
 {
     wsh_loop_run_once(f->loop, 0);
     assert_int_equal(f->net->conn_cnt, 0);
-    assert_true(wsh_list_is_empty(&f->net->conns));
-    assert_true(wsh_list_is_empty(&f->net->pending));
+    for (uint32_t i = 0; i < f->net->slot_cnt; i++)
+        assert_true(f->net->slots[i] & 1u); /* every slot free */
+    assert_int_equal(f->net->pend[0].cnt + f->net->pend[1].cnt, 0);
     assert_int_equal(wsh_loop_live_count(f->loop), 0);
     wsh_net_free(f->net);
     wsh_loop_free(f->loop);
@@ -156,7 +157,7 @@ typedef struct peer {
 static void on_peer_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
 {
     (void)events;
-    peer_t *p = io->data;
+    peer_t *p = WSH_CONTAINER_OF(io, peer_t, io);
     uint8_t buf[65536];
     size_t budget = p->per_call ? p->per_call : SIZE_MAX;
     while (budget) {
@@ -179,7 +180,7 @@ static void on_peer_io(wsh_loop_t *loop, wsh_io_t *io, uint32_t events)
 static void peer_start(fx_t *f, peer_t *p, int fd)
 {
     memset(p, 0, sizeof *p);
-    wsh_io_init(&p->io, fd, on_peer_io, p);
+    wsh_io_init(&p->io, fd, on_peer_io);
     assert_int_equal(wsh_io_start(f->loop, &p->io, WSH_IO_READ), 0);
 }
 
@@ -849,7 +850,7 @@ static void test_conn_drains_4MiB_through_a_small_sndbuf_rearming_epollout(void 
     assert_int_equal(c->out_cnt, 1);
     assert_true(c->out_off > 0 && c->out_off < total);
     assert_int_equal(c->out_bytes, total - c->out_off);
-    assert_false(wsh_list_is_linked(&c->pending_link)); /* EPOLLOUT drives it now */
+    assert_false(c->is_pending); /* EPOLLOUT drives it now */
     peer_t peer;
     peer_start(&f, &peer, cli);
     RUN_UNTIL(f.loop, peer.got.len == total);
@@ -1261,7 +1262,7 @@ static wsh_conn_t *timer_conn;
 static void on_conn_timer(wsh_timer_t *t)
 {
     timer_fired++;
-    timer_conn = t->data;
+    timer_conn = wsh_conn_of_timer(t);
 }
 
 static void test_conn_timer_fires_with_the_connection_and_close_stops_it(void **state)
@@ -1306,6 +1307,42 @@ static void test_conn_new_on_an_unwatchable_fd_closes_and_frees_later(void **sta
     wsh_loop_run_once(f.loop, 0);
     assert_int_equal(p.free_calls, 1);
     assert_int_equal(fcntl(fd, F_GETFD), -1); /* the fd was the connection's to close */
+    probe_dispose(&p);
+    fx_finish(&f);
+}
+
+/* wsh_net_find goes through the slot table: a closed connection is gone at
+ * once, and a new connection that reuses its slot does not answer to the
+ * old id (a late receipt must not reach a stranger). */
+static void test_conn_find_by_id_survives_slot_reuse(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_init(&f, 1u << 20, 1u << 20, 1000);
+    probe_t p;
+    probe_init(&p, EAT_ALL);
+    int a[2], b[2];
+    make_unix_pair(a);
+    make_unix_pair(b);
+    wsh_conn_t *c1 = wsh_conn_new(f.net, a[0], NULL, &full_handler, &p);
+    wsh_conn_t *c2 = wsh_conn_new(f.net, a[1], NULL, &full_handler, &p);
+    assert_ptr_equal(wsh_net_find(f.net, c1->id), c1);
+    assert_ptr_equal(wsh_net_find(f.net, c2->id), c2);
+    assert_null(wsh_net_find(f.net, c2->id + 1)); /* a slot never used */
+    uint64_t old = c1->id;
+    wsh_conn_close(c1);
+    assert_null(wsh_net_find(f.net, old));
+    wsh_conn_t *c3 = wsh_conn_new(f.net, b[0], NULL, &full_handler, &p);
+    assert_int_equal(c3->id & WSH_CONN_SLOT_MAX, old & WSH_CONN_SLOT_MAX); /* the freed slot, reused */
+    assert_true(c3->id != old);
+    assert_null(wsh_net_find(f.net, old));
+    assert_ptr_equal(wsh_net_find(f.net, c3->id), c3);
+    assert_int_equal(f.net->conn_cnt, 2);
+    wsh_conn_close(c2);
+    wsh_conn_close(c3);
+    close(b[1]);
+    wsh_loop_run_once(f.loop, 0);
+    assert_int_equal(p.free_calls, 3);
     probe_dispose(&p);
     fx_finish(&f);
 }
@@ -1383,6 +1420,7 @@ int main(void)
         cmocka_unit_test(test_conn_timer_fires_with_the_connection_and_close_stops_it),
         cmocka_unit_test(test_conn_new_on_an_unwatchable_fd_closes_and_frees_later),
         cmocka_unit_test(test_conn_records_the_peer_address),
+        cmocka_unit_test(test_conn_find_by_id_survives_slot_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

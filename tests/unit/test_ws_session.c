@@ -209,6 +209,21 @@ static void rec_free(rec_t *r)
  * pointer into it, is caught by ASan/valgrind). Returns the first error, or
  * 0. close_sent_at, if not SIZE_MAX, marks our close as sent before the
  * chunk that starts at or after that offset. */
+
+/* The session keeps no callbacks (they are passed on every feed); these
+ * tests have one session at a time and keep its callbacks here. */
+static const wsh_session_cb_t *g_cb;
+static void *g_ud;
+
+static void session_init(wsh_session_t *s, const wsh_session_limits_t *lim, const wsh_session_cb_t *cb, void *ud)
+{
+    wsh_session_init(s, lim);
+    g_cb = cb;
+    g_ud = ud;
+}
+
+static int session_feed(wsh_session_t *s, uint8_t *data, size_t len) { return wsh_session_feed(s, g_cb, g_ud, data, len); }
+
 static int feed_chunks(wsh_session_t *s, rec_t *r, const uint8_t *in, size_t n, const size_t *cuts,
                        size_t ncuts, size_t close_sent_at)
 {
@@ -224,7 +239,7 @@ static int feed_chunks(wsh_session_t *s, rec_t *r, const uint8_t *in, size_t n, 
         r->in_hi = buf + clen;
         if (start >= close_sent_at && !s->is_close_sent)
             wsh_session_mark_close_sent(s);
-        int rc = wsh_session_feed(s, buf, clen);
+        int rc = session_feed(s, buf, clen);
         free(buf);
         if (rc)
             return rc;
@@ -246,7 +261,7 @@ static void run_once(const wsh_session_limits_t *lim, const uint8_t *in, size_t 
 {
     wsh_session_t s;
     memset(o, 0, sizeof(*o));
-    wsh_session_init(&s, lim, &CB, &o->r);
+    session_init(&s, lim, &CB, &o->r);
     o->r.s = &s;
     o->rc = feed_chunks(&s, &o->r, in, n, cuts, ncuts, close_sent_at);
     o->r.s = NULL;
@@ -322,12 +337,12 @@ static void test_session_rfc6455_masked_hello_is_delivered_in_place_without_allo
     uint8_t v[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
     rec_t r = {0};
     wsh_session_t s;
-    wsh_session_init(&s, &LIM, &CB, &r);
+    session_init(&s, &LIM, &CB, &r);
     r.in_lo = v;
     r.in_hi = v + sizeof(v);
     /* Any wsh_try_* allocation would fail and surface as WSH_ENOMEM. */
     wsh_alloc_fail_nth(1);
-    int rc = wsh_session_feed(&s, v, sizeof(v));
+    int rc = session_feed(&s, v, sizeof(v));
     wsh_alloc_fail_nth(0);
     assert_int_equal(rc, 0);
     assert_int_equal(r.nmsg, 1);
@@ -346,12 +361,12 @@ static void test_session_header_split_from_payload_still_delivers_in_place(void 
     uint8_t v[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
     rec_t r = {0};
     wsh_session_t s;
-    wsh_session_init(&s, &LIM, &CB, &r);
-    assert_int_equal(wsh_session_feed(&s, v, 4), 0);
+    session_init(&s, &LIM, &CB, &r);
+    assert_int_equal(session_feed(&s, v, 4), 0);
     r.in_lo = v + 4;
     r.in_hi = v + sizeof(v);
     wsh_alloc_fail_nth(1);
-    int rc = wsh_session_feed(&s, v + 4, sizeof(v) - 4);
+    int rc = session_feed(&s, v + 4, sizeof(v) - 4);
     wsh_alloc_fail_nth(0);
     assert_int_equal(rc, 0);
     assert_int_equal(r.nmsg, 1);
@@ -366,11 +381,11 @@ static void test_session_unfragmented_message_split_across_feeds_is_copied_then_
     uint8_t v[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
     rec_t r = {0};
     wsh_session_t s;
-    wsh_session_init(&s, &LIM, &CB, &r);
-    assert_int_equal(wsh_session_feed(&s, v, 8), 0);
+    session_init(&s, &LIM, &CB, &r);
+    assert_int_equal(session_feed(&s, v, 8), 0);
     assert_int_equal(r.nmsg, 0);
     assert_non_null(MSG_DATA(s)); /* the partial payload is held */
-    assert_int_equal(wsh_session_feed(&s, v + 8, 3), 0);
+    assert_int_equal(session_feed(&s, v + 8, 3), 0);
     assert_int_equal(r.nmsg, 1);
     assert_memory_equal(r.last, "Hello", 5);
     assert_false(r.last_was_in_input);
@@ -712,10 +727,10 @@ static void test_session_reserves_declared_frame_length_up_front(void **state)
     const wsh_session_limits_t lim = {1u << 20, 0};
     rec_t r = {0};
     wsh_session_t s;
-    wsh_session_init(&s, &lim, &CB, &r);
+    session_init(&s, &lim, &CB, &r);
     uint8_t hdr[16];
     size_t n = put_header(hdr, B0(0, 0, WSH_OP_BINARY), 5000);
-    assert_int_equal(wsh_session_feed(&s, hdr, n), 0);
+    assert_int_equal(session_feed(&s, hdr, n), 0);
     assert_non_null(MSG_DATA(s));
     assert_non_null(s.msg);
     assert_true(s.msg->cap >= 5000);
@@ -731,14 +746,14 @@ static void test_session_reserves_declared_frame_length_up_front(void **state)
     wsh_alloc_fail_nth(1);
     int rc = 0;
     for (size_t off = n; off < fn && rc == 0; off += 700)
-        rc = wsh_session_feed(&s, full + off, fn - off < 700 ? fn - off : 700);
+        rc = session_feed(&s, full + off, fn - off < 700 ? fn - off : 700);
     wsh_alloc_fail_nth(0);
     assert_int_equal(rc, 0);
     assert_ptr_equal(MSG_DATA(s), before);
     assert_int_equal(MSG_LEN(s), 5000);
     /* A continuation's header reserves its declared length as well. */
     n = put_header(hdr, B0(1, 0, WSH_OP_CONT), 20000);
-    assert_int_equal(wsh_session_feed(&s, hdr, n), 0);
+    assert_int_equal(session_feed(&s, hdr, n), 0);
     assert_true(s.msg->cap >= 25000);
     assert_int_equal(MSG_LEN(s), 5000);
     wsh_session_dispose(&s);
@@ -774,16 +789,16 @@ static void check_fail_fast(const vbuf_t *v, size_t bad_at)
     for (size_t cut = 0; cut <= v->n; cut++) {
         rec_t r = {0};
         wsh_session_t s;
-        wsh_session_init(&s, &LIM, &CB, &r);
+        session_init(&s, &LIM, &CB, &r);
         uint8_t *a = malloc(v->n);
         assert_non_null(a);
         memcpy(a, v->d, v->n);
-        int rc1 = wsh_session_feed(&s, a, cut);
+        int rc1 = session_feed(&s, a, cut);
         if (cut > bad_at) {
             assert_int_equal(rc1, WSH_EUTF8); /* failed within this feed */
         } else {
             assert_int_equal(rc1, 0);
-            assert_int_equal(wsh_session_feed(&s, a + cut, v->n - cut), WSH_EUTF8);
+            assert_int_equal(session_feed(&s, a + cut, v->n - cut), WSH_EUTF8);
         }
         assert_int_equal(r.nmsg, 0);
         assert_null(MSG_DATA(s));
@@ -896,7 +911,7 @@ static void test_session_compressed_text_is_not_validated_and_reports_rsv1(void 
     vb_frame(&v, B0(1, 0, WSH_OP_CONT), "\xfe", 1);
     rec_t r = {0};
     wsh_session_t s;
-    wsh_session_init(&s, &LIM, &CB, &r);
+    session_init(&s, &LIM, &CB, &r);
     s.fp.allowed_rsv = 0x4;
     r.s = &s;
     assert_int_equal(feed_chunks(&s, &r, v.d, v.n, NULL, 0, SIZE_MAX), 0);
@@ -920,7 +935,7 @@ static void test_session_rejects_rsv_on_continuation_and_control_frames(void **s
     for (size_t i = 0; i < 2; i++) {
         rec_t r = {0};
         wsh_session_t s;
-        wsh_session_init(&s, &LIM, &CB, &r);
+        session_init(&s, &LIM, &CB, &r);
         s.fp.allowed_rsv = 0x4;
         assert_int_equal(feed_chunks(&s, &r, vs[i]->d, vs[i]->n, NULL, 0, SIZE_MAX), WSH_EPROTO);
         assert_int_equal(r.nlog, 0);
@@ -1111,7 +1126,7 @@ static void test_session_returns_on_message_error(void **state)
         rec_t r = {0};
         r.msg_rc = WSH_EUNSUPPORTED;
         wsh_session_t s;
-        wsh_session_init(&s, &LIM, &CB, &r);
+        session_init(&s, &LIM, &CB, &r);
         int rc = feed_chunks(&s, &r, v.d + starts[skip], v.n - starts[skip], NULL, 0, SIZE_MAX);
         assert_int_equal(rc, WSH_EUNSUPPORTED);
         assert_int_equal(r.nmsg, 1); /* stopped at the first message */
@@ -1161,7 +1176,7 @@ static void test_session_fragment_buffer_allocation_failure_is_enomem_without_le
     for (unsigned long nth = 1; nth < 20; nth++) {
         rec_t r = {0};
         wsh_session_t s;
-        wsh_session_init(&s, &LIM, &CB, &r);
+        session_init(&s, &LIM, &CB, &r);
         wsh_alloc_fail_nth(nth);
         int rc = feed_chunks(&s, &r, v.d, v.n, NULL, 0, SIZE_MAX);
         wsh_alloc_fail_nth(0);
@@ -1182,7 +1197,7 @@ static void test_session_fragment_buffer_allocation_failure_is_enomem_without_le
     vb_frame(&v, B0(1, 0, WSH_OP_TEXT), big, 500);
     rec_t r = {0};
     wsh_session_t s;
-    wsh_session_init(&s, &LIM, &CB, &r);
+    session_init(&s, &LIM, &CB, &r);
     size_t cut[1] = {100};
     wsh_alloc_fail_nth(1);
     int rc = feed_chunks(&s, &r, v.d, v.n, cut, 1, SIZE_MAX);
@@ -1232,10 +1247,10 @@ static void test_session_error_is_sticky(void **state)
     vb_frame(&w, B0(1, 0, WSH_OP_TEXT), "fine", 4);
     rec_t r = {0};
     wsh_session_t s;
-    wsh_session_init(&s, &LIM, &CB, &r);
-    assert_int_equal(wsh_session_feed(&s, v.d, 8), WSH_EUTF8);
-    assert_int_equal(wsh_session_feed(&s, v.d + 8, v.n - 8), WSH_EUTF8);
-    assert_int_equal(wsh_session_feed(&s, w.d, w.n), WSH_EUTF8);
+    session_init(&s, &LIM, &CB, &r);
+    assert_int_equal(session_feed(&s, v.d, 8), WSH_EUTF8);
+    assert_int_equal(session_feed(&s, v.d + 8, v.n - 8), WSH_EUTF8);
+    assert_int_equal(session_feed(&s, w.d, w.n), WSH_EUTF8);
     assert_int_equal(r.nlog, 0);
     assert_null(MSG_DATA(s));
     wsh_session_dispose(&s);
@@ -1249,12 +1264,12 @@ static void test_session_idle_session_holds_no_heap(void **state)
     (void)state;
     rec_t r = {0};
     wsh_session_t s;
-    wsh_session_init(&s, &LIM, &CB, &r);
+    session_init(&s, &LIM, &CB, &r);
     assert_null(MSG_DATA(s));
     uint8_t v[32];
     size_t n = put_frame(v, B0(0, 0, WSH_OP_TEXT), "ab", 2);
     n += put_frame(v + n, B0(1, 0, WSH_OP_CONT), "c", 1);
-    assert_int_equal(wsh_session_feed(&s, v, n), 0);
+    assert_int_equal(session_feed(&s, v, n), 0);
     assert_int_equal(r.nmsg, 1);
     assert_null(MSG_DATA(s)); /* freed when the message completed */
     assert_int_equal(s.msg_op, 0);
@@ -1272,8 +1287,8 @@ static void test_session_null_callbacks_are_allowed(void **state)
     vb_frame(&v, B0(1, 0, WSH_OP_PING), "p", 1);
     vb_frame(&v, B0(1, 0, WSH_OP_CLOSE), "", 0);
     wsh_session_t s;
-    wsh_session_init(&s, &LIM, &none, NULL);
-    assert_int_equal(wsh_session_feed(&s, v.d, v.n), 0);
+    session_init(&s, &LIM, &none, NULL);
+    assert_int_equal(session_feed(&s, v.d, v.n), 0);
     assert_true(s.is_closed_recv);
     wsh_session_dispose(&s);
     vb_free(&v);
