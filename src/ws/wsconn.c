@@ -31,6 +31,21 @@ static const wsh_session_cb_t session_cb = {
 
 static void on_heartbeat(wsh_timer_t *t);
 
+/* The first ping comes after a delay spread over [interval/2, interval] by
+ * the connection's id, later ones every interval: connections accepted in
+ * one burst (a reconnect storm, a deploy) would otherwise all be pinged in
+ * the same loop iteration, every interval, stalling delivery for everyone
+ * while thousands of pings are written. A hash of the id, not a random
+ * source: cheap and enough to spread. */
+static uint64_t first_heartbeat_ms(const wsh_conn_t *c, uint64_t interval_ms)
+{
+    uint64_t x = c->id + 0x9E3779B97F4A7C15ull; /* splitmix64 finaliser */
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    x ^= x >> 31;
+    return interval_ms - x % (interval_ms / 2 + 1);
+}
+
 static wsh_ws_t *start(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_app_t *app, wsh_ws_t *ws,
                        void *app_data)
 {
@@ -42,7 +57,7 @@ static wsh_ws_t *start(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_ap
     wsh_session_init(&ws->session, &opts->lim);
     wsh_conn_set_handler(c, &ws_handler, ws);
     if (opts->heartbeat_ms)
-        wsh_conn_timer_start(c, opts->heartbeat_ms, on_heartbeat);
+        wsh_conn_timer_start(c, first_heartbeat_ms(c, opts->heartbeat_ms), on_heartbeat);
     else
         wsh_conn_timer_stop(c);
     return ws;
