@@ -28,6 +28,7 @@
 #include "loop/loop.h"
 #include "net/conn.h"
 #include "net/sock.h"
+#include "tcp_pair.h"
 
 /* Deadlines for things that should happen at once; sanitizers and valgrind
  * slow everything down, so they are generous. Nothing waits on a guess. */
@@ -96,24 +97,6 @@ static void make_unix_pair(int sv[2])
 }
 
 /* A loopback TCP connection: *srv is the accepted side, *cli the client. */
-static void make_tcp_pair(int *srv, int *cli)
-{
-    wsh_hostport_t hp;
-    assert_int_equal(wsh_sock_parse_hostport("127.0.0.1:0", &hp), 0);
-    struct sockaddr_storage bound;
-    int lfd = wsh_sock_listen(&hp, 4, false, &bound);
-    assert_true(lfd >= 0);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&bound, sizeof(struct sockaddr_in)), 0);
-    struct sockaddr_storage peer;
-    *srv = wsh_sock_accept(lfd, &peer);
-    assert_true(*srv >= 0);
-    close(lfd);
-    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
-    *cli = fd;
-}
-
 static void set_sndbuf(int fd, int bytes)
 {
     assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes), 0);

@@ -36,6 +36,7 @@
 #include "net/conn.h"
 #include "net/sock.h"
 #include "net/tls.h"
+#include "tcp_pair.h"
 
 #define DEADLINE_MS 20000
 
@@ -247,24 +248,6 @@ static void on_eof(wsh_conn_t *c)
 }
 
 static const wsh_conn_handler_t handler = {.on_data = on_data, .on_eof = on_eof};
-
-static void make_tcp_pair(int *srv, int *cli)
-{
-    wsh_hostport_t hp;
-    assert_int_equal(wsh_sock_parse_hostport("127.0.0.1:0", &hp), 0);
-    struct sockaddr_storage bound;
-    int lfd = wsh_sock_listen(&hp, 4, false, &bound);
-    assert_true(lfd >= 0);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&bound, sizeof(struct sockaddr_in)), 0);
-    struct sockaddr_storage peer;
-    *srv = wsh_sock_accept(lfd, &peer);
-    assert_true(*srv >= 0);
-    close(lfd);
-    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
-    *cli = fd;
-}
 
 /* bufs > 0: loopback TCP with that server send buffer; bufs < 0: a unix
  * socketpair with a -bufs server send buffer and a ~70 KB certificate, so the
