@@ -50,9 +50,11 @@ static inline bool is_ws(unsigned char c)
     return c <= ' ' && (c == ' ' || c == '\t' || c == '\n' || c == '\r');
 }
 
-static inline size_t skip_ws(const parser_t *p, size_t pos)
+/* Takes the input rather than the parser: token stores go through uint8_t,
+ * which may alias anything, so p->s and p->len would be reloaded each call. */
+static inline size_t skip_ws(const char *s, size_t len, size_t pos)
 {
-    while (pos < p->len && is_ws((unsigned char)p->s[pos]))
+    while (pos < len && is_ws((unsigned char)s[pos]))
         pos++;
     return pos;
 }
@@ -259,7 +261,7 @@ static size_t skip_value(parser_t *p, size_t pos, unsigned depth)
     const char *s = p->s;
     size_t len = p->len;
     bool esc;
-    pos = skip_ws(p, pos);
+    pos = skip_ws(s, len, pos);
     if (pos >= len)
         return fail(p, pos, WSH_EBADREQ);
     char c = s[pos];
@@ -271,7 +273,7 @@ static size_t skip_value(parser_t *p, size_t pos, unsigned depth)
             return fail(p, pos, WSH_ETOOBIG);
         bool is_object = c == '{';
         char close = is_object ? '}' : ']';
-        pos = skip_ws(p, pos + 1);
+        pos = skip_ws(s, len, pos + 1);
         if (pos < len && s[pos] == close)
             return pos + 1;
         for (;;) {
@@ -281,7 +283,7 @@ static size_t skip_value(parser_t *p, size_t pos, unsigned depth)
                 pos = parse_string(p, pos, &esc);
                 if (pos == FAIL)
                     return FAIL;
-                pos = skip_ws(p, pos);
+                pos = skip_ws(s, len, pos);
                 if (pos >= len || s[pos] != ':')
                     return fail(p, pos, WSH_EBADREQ);
                 pos++;
@@ -289,11 +291,11 @@ static size_t skip_value(parser_t *p, size_t pos, unsigned depth)
             pos = skip_value(p, pos, depth + 1);
             if (pos == FAIL)
                 return FAIL;
-            pos = skip_ws(p, pos);
+            pos = skip_ws(s, len, pos);
             if (pos >= len)
                 return fail(p, pos, WSH_EBADREQ);
             if (s[pos] == ',') {
-                pos = skip_ws(p, pos + 1);
+                pos = skip_ws(s, len, pos + 1);
                 continue;
             }
             if (s[pos] == close)
@@ -318,7 +320,7 @@ static size_t parse_container(parser_t *p, size_t pos, unsigned depth, bool is_o
     size_t len = p->len;
     char close = is_object ? '}' : ']';
     uint32_t count = 0;
-    pos = skip_ws(p, pos + 1);
+    pos = skip_ws(s, len, pos + 1);
     if (pos < len && s[pos] == close)
         return pos + 1;
     for (;;) {
@@ -335,7 +337,7 @@ static size_t parse_container(parser_t *p, size_t pos, unsigned depth, bool is_o
             if (k >= 0)
                 p->toks[k].has_escape = esc;
             end_tok(p, k, pos);
-            pos = skip_ws(p, pos);
+            pos = skip_ws(s, len, pos);
             if (pos >= len || s[pos] != ':')
                 return fail(p, pos, WSH_EBADREQ);
             pos++;
@@ -344,12 +346,12 @@ static size_t parse_container(parser_t *p, size_t pos, unsigned depth, bool is_o
         if (pos == FAIL)
             return FAIL;
         count++;
-        pos = skip_ws(p, pos);
+        pos = skip_ws(s, len, pos);
         if (pos >= len)
             return fail(p, pos, WSH_EBADREQ);
         char c = s[pos];
         if (c == ',') {
-            pos = skip_ws(p, pos + 1);
+            pos = skip_ws(s, len, pos + 1);
             continue;
         }
         if (c == close) {
@@ -365,10 +367,12 @@ static size_t parse_value(parser_t *p, size_t pos, unsigned depth)
 {
     if (depth > p->record_depth)
         return skip_value(p, pos, depth);
-    pos = skip_ws(p, pos);
-    if (pos >= p->len)
+    const char *s = p->s;
+    size_t len = p->len;
+    pos = skip_ws(s, len, pos);
+    if (pos >= len)
         return fail(p, pos, WSH_EBADREQ);
-    char c = p->s[pos];
+    char c = s[pos];
     wsh_json_type_t type;
     switch (c) {
     case '{': type = WSH_JSON_OBJECT; break;
@@ -417,14 +421,14 @@ int wsh_json_parse(const char *s, size_t len, wsh_json_tok_t *toks, size_t cap, 
         return WSH_ETOOBIG;
     size_t pos = parse_value(&p, 0, 0);
     if (pos != FAIL) {
-        pos = skip_ws(&p, pos);
+        pos = skip_ws(s, len, pos);
         if (pos == len)
             return (int)p.cnt;
         fail(&p, pos, WSH_EBADREQ); /* trailing garbage after the value */
     }
     if (err_pos)
         *err_pos = p.err_pos;
-    return p.err;
+    return p.err ? p.err : WSH_EBADREQ;
 }
 
 /* Decodes the escape at s[i] (after the backslash) into out; returns the

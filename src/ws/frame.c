@@ -38,8 +38,9 @@ void wsh_frame_unmask(uint8_t *data, size_t len, const uint8_t mask[4], uint8_t 
      * the rotation only matters again for the tail. Built byte by byte, the
      * word is independent of host endianness. */
     uint8_t m8[8];
-    for (unsigned k = 0; k < 8; k++)
+    for (unsigned k = 0; k < 4; k++)
         m8[k] = mask[(rot + k) & 3u];
+    memcpy(m8 + 4, m8, 4);
     uint64_t mw;
     memcpy(&mw, m8, 8);
 
@@ -203,6 +204,28 @@ long wsh_frame_consume(wsh_frame_parser_t *p, uint8_t *data, size_t len, wsh_fra
     }
 
     size_t used = 0;
+    if (p->hdr_len == 0 && len >= 2) {
+        /* The usual case, a whole header at hand: its bytes are copied one
+         * by one (2 + at most 12) instead of through memcpy calls. */
+        p->hdr[0] = data[0];
+        p->hdr[1] = data[1];
+        p->hdr_len = 2;
+        int rc = check_base(p);
+        if (rc) {
+            fill_ev(p, ev, WSH_FRAME_EV_NONE);
+            return fail(p, rc);
+        }
+        used = 2;
+        if (len >= p->hdr_need) {
+            for (size_t k = 2; k < p->hdr_need; k++)
+                p->hdr[k] = data[k];
+            p->hdr_len = p->hdr_need;
+            used = p->hdr_need;
+            goto complete;
+        }
+        /* Only part of the extended length or mask is here: collect the
+         * rest below as if the bytes had come one call at a time. */
+    }
     for (;;) {
         size_t take = (size_t)(p->hdr_need - p->hdr_len);
         if (take > len - used)
@@ -226,6 +249,7 @@ long wsh_frame_consume(wsh_frame_parser_t *p, uint8_t *data, size_t len, wsh_fra
         if (p->hdr_need == 2)
             break;
     }
+complete:;
     int rc = finish_header(p);
     if (rc) {
         fill_ev(p, ev, WSH_FRAME_EV_NONE);
