@@ -232,7 +232,7 @@ const md = [];
 md.push(BEGIN);
 md.push("");
 md.push(`Measured ${meta.date} by \`bench/run.sh\` on ${meta.nproc} CPUs (${meta.cpu}), ${meta.memory}, ${meta.kernel}; open files per process ${meta.nofile}.`);
-md.push(`Each server runs alone, pinned to CPU 0 (\`taskset -c 0\`); the load generator \`wshub bench\` is pinned to CPU 1. Every number is the median of ${runsPer} run(s) per server and scenario${runsPer > 1 ? ", with the min–max range in brackets where shown" : ""}; each run starts a fresh server. Settings: ${meta.settings}.`);
+md.push(`Each server runs alone, pinned to CPU 0 (\`taskset -c 0\`); the load generator \`wshub bench\` is pinned to CPU 1. Every number is the median of ${runsPer} run(s) per server and scenario${runsPer > 1 ? ", with the min–max range in brackets where shown" : ""}; each run starts a fresh server, and the runs are interleaved (run 1 of every server, then run 2 of every server, and so on), so a disturbance of the shared machine does not fall on one server only. Settings: ${meta.settings}.`);
 md.push("");
 md.push("| server | version |");
 md.push("|---|---|");

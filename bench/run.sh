@@ -200,14 +200,19 @@ meta="$RESULTS/meta.tsv"
 runs="$RESULTS/runs.tsv"
 printf 'server\tscenario\trun\tstatus\tjson\tserver_cmd\tbench_cmd\n' >"$runs"
 failed=0
+# Runs are interleaved (run 1 of every server, then run 2 of every server, ...) rather than one server's runs back
+# to back: a disturbance of the shared machine, or the kernel reaping the previous scenario's TIME_WAIT sockets,
+# then lands on every server alike instead of on whichever server happens to come first.
 for scen in $SCENARIOS; do
     read -r -a sargs <<<"$(scenario_args "$scen")"
     for name in $SERVERS; do
         if [[ "$scen" == S5 && "$name" != wshub ]]; then
             printf '%s\t%s\t0\tn/a\t\t\t\n' "$name" "$scen" >>"$runs"
-            continue
         fi
-        for ((r = 1; r <= RUNS; r++)); do
+    done
+    for ((r = 1; r <= RUNS; r++)); do
+        for name in $SERVERS; do
+            if [[ "$scen" == S5 && "$name" != wshub ]]; then continue; fi
             dir="$RESULTS/$scen-$name-$r"
             mkdir -p "$dir"
             log "$scen $name run $r/$RUNS"
