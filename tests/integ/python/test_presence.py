@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -394,6 +395,38 @@ async def test_clients_on_different_workers_see_each_others_join_and_leave(hubs)
     while json.loads(http_presence(hub, "room.w").body)["count"] != 0:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)  # polling for the asynchronous close
+
+
+@run_async(deadline=60)
+async def test_shutdown_with_silent_members_on_two_workers_exits_0(hubs):
+    # Members that never answer the close keep their connections past the
+    # drain timeout; the teardown then closes them, and their leaves must be
+    # dropped rather than wake loops already freed (ASan catches that).
+    hub = hubs("--workers", "2", "--log-level", "debug", "--drain-timeout", "300ms", *PRESENCE_NS)
+    deadline = time.monotonic() + scaled(10)
+    while "workers=2" not in hub.log():
+        assert time.monotonic() < deadline, hub.log()
+        await asyncio.sleep(0.01)  # polling the log for the readiness event
+    # Members on worker 1 only: worker 0 is disposed first, its inbox stays
+    # empty, so a leave from worker 1's teardown would be the one to wake it.
+    raws, members = [], 0
+    for _ in range(64):
+        raw = RawWS.open(hub.port, "/ws")
+        raws.append(raw)
+        assert raw.recv_json()["type"] == "welcome"
+        seen = dict((int(p), int(w)) for p, w in ACCEPT_RE.findall(hub.log()))
+        if seen[raw.sock.getsockname()[1]] == 1:
+            raw.send_text(json.dumps({"type": "subscribe", "channel": "room.s"}))
+            assert raw.recv_json()["type"] == "subscribed"
+            members += 1
+            if members == 2:
+                break
+    assert members == 2, "no connection landed on worker 1"
+    hub.expect_running = False
+    hub.signal(signal.SIGTERM)
+    assert hub.wait(15) == 0, hub.log()[-4000:]
+    for raw in raws:
+        raw.close()
 
 
 # --- limits ----------------------------------------------------------------------------
