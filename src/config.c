@@ -58,6 +58,8 @@ static const option_t options[] = {
     {"handshake-rate", OPT_COUNT, OFF(handshake_rate), "N", "WebSocket handshakes per second per address, then 429; 0 = off (default 0)", 0, 1000000},
     {"handshake-burst", OPT_COUNT, OFF(handshake_burst), "N", "handshakes an address may make at once (default 2 x rate)", 0, 1000000},
     {"max-channels", OPT_COUNT, OFF(max_channels), "N", "channels in the process, then limit_exceeded / 503 (default 1000000)", 1, 100000000},
+    {"max-presence", OPT_COUNT, OFF(max_presence), "N", "connections listed in one channel's presence; later subscribers are not listed (default 10000)", 1, 1000000},
+    {"max-presence-total", OPT_COUNT, OFF(max_presence_total), "N", "presence entries in the process, over every channel (default 1000000)", 1, 100000000},
     {"msg-rate", OPT_COUNT, OFF(msg_rate), "N", "messages per second per connection, then rate_limited and close 4029; 0 = off (default 0)", 0, 1000000},
     {"msg-burst", OPT_COUNT, OFF(msg_burst), "N", "messages a connection may send at once (default 2 x rate)", 0, 1000000},
     {"control-rate", OPT_COUNT, OFF(control_rate), "N", "pings per second per connection, then close 1008; 0 = off (default 10)", 0, 1000000},
@@ -101,6 +103,8 @@ static void set_defaults(wsh_config_t *cfg)
     cfg->close_timeout_ms = 5000;
     cfg->max_conns = 100000;
     cfg->max_channels = 1000000;
+    cfg->max_presence = 10000;
+    cfg->max_presence_total = 1000000;
     cfg->control_rate = 10;
     cfg->control_burst = 20;
     wsh_authcfg_init(&cfg->auth);

@@ -68,6 +68,8 @@ typedef struct wsh_config {
     uint64_t handshake_rate;              /* WebSocket handshakes per second per IP; 0 = off */
     uint64_t handshake_burst;
     uint64_t max_channels;                /* channels per process */
+    uint64_t max_presence;                /* entries in one channel's presence list */
+    uint64_t max_presence_total;          /* presence entries per process */
     uint64_t msg_rate;                    /* messages per second per connection; 0 = off */
     uint64_t msg_burst;
     uint64_t control_rate;                /* inbound pings per second per connection; 0 = off */

@@ -18,6 +18,7 @@
 #include "hub/bus.h"
 #include "hub/receipts.h"
 #include "net/tls.h"
+#include "hub/presence.h"
 #include "obs/metrics.h"
 #include "store/history.h"
 #include "store/journal.h"
@@ -156,6 +157,17 @@ int wsh_server_run(const wsh_config_t *cfg)
     }
     srv.bus = shared ? wsh_bus_new(srv.worker_cnt, srv.history) : NULL;
     srv.receipts = wsh_receipts_new();
+    /* The registry exists only where some namespace has presence: without
+     * one, subscribes skip presence at the first branch. */
+    bool has_presence = false;
+    for (size_t i = 0; i < cfg->auth.ns_cnt; i++)
+        has_presence |= (cfg->auth.ns[i].flags & WSH_NS_PRESENCE) != 0;
+    srv.presence = has_presence ? wsh_presence_new((uint32_t)cfg->max_presence, cfg->max_presence_total) : NULL;
+    /* A `presence` answer must never be what pushes its reader past
+     * max-queue (close 4008): its list gets at most half of it. */
+    srv.hub_opts.presence_reply_max = WSH_PRESENCE_REPLY_MAX;
+    if (cfg->max_queue / 2 < srv.hub_opts.presence_reply_max)
+        srv.hub_opts.presence_reply_max = (size_t)(cfg->max_queue / 2);
     /* API keys and origins (the config has validated every origin). It
      * lives on this frame, which outlasts every worker. */
     wsh_access_t access;
@@ -212,11 +224,16 @@ int wsh_server_run(const wsh_config_t *cfg)
     wsh_journal_close(srv.journal);
     for (size_t i = 0; srv.bus && i < srv.worker_cnt; i++)
         wsh_bus_drain(srv.workers[i].hub);
+    /* Connections a drain timeout left open are closed by the disposes
+     * below; their leaves must not wake loops already freed. */
+    if (srv.bus)
+        srv.bus->is_closed = true;
     for (size_t i = 0; i < srv.worker_cnt; i++)
         wsh_worker_dispose(&srv.workers[i]);
     free(srv.workers);
     wsh_bus_free(srv.bus);
     wsh_receipts_free(srv.receipts);
+    wsh_presence_free(srv.presence);
     wsh_history_free(srv.history);
     wsh_tls_ctx_free(srv.tls);
     wsh_access_dispose(&access);

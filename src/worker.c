@@ -247,6 +247,7 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
     w->hub = wsh_hub_new(w->loop, &srv->hub_opts, srv->history);
     w->hub->net = w->net;
     w->hub->receipts = srv->receipts;
+    w->hub->presence = srv->presence;
     w->http_opts.lim.max_head = cfg->max_head;
     w->http_opts.lim.max_headers = cfg->max_headers;
     w->http_opts.lim.max_body = cfg->max_body;

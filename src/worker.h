@@ -68,6 +68,7 @@ typedef struct wsh_server {
     struct wsh_bus *bus;          /* NULL with one worker and no journal */
     struct wsh_journal *journal;  /* --data-dir, or NULL */
     struct wsh_receipts *receipts;
+    struct wsh_presence *presence;  /* who is subscribed on presence channels (hub/presence.h) */
     struct wsh_tls_ctx *tls;      /* certificate for tls-listen, or NULL */
     wsh_worker_t *workers;
     size_t worker_cnt;

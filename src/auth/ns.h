@@ -1,7 +1,7 @@
 /* Namespaces: channel-name prefixes that say who may subscribe and publish
  * there and whether history and presence are on (docs/security.md,
  * "Namespaces and permissions"). Parsing and lookup only; the decisions are
- * in hub/access.c. */
+ * in hub/authz.c (permissions) and hub/presence.c (presence). */
 #ifndef WSH_AUTH_NS_H
 #define WSH_AUTH_NS_H
 
@@ -13,7 +13,8 @@ enum {
     WSH_NS_ANON_SUB = 1 << 0,    /* connections without a token may subscribe and read history */
     WSH_NS_ANON_PUB = 1 << 1,    /* ... and publish (implies WSH_NS_PUBLISH) */
     WSH_NS_PUBLISH = 1 << 2,     /* clients may publish here at all (with a "pubs" grant) */
-    WSH_NS_PRESENCE = 1 << 3,    /* presence is on (stored; presence itself is not built yet) */
+    WSH_NS_PRESENCE = 1 << 3,    /* presence is on: the `presence` command and HTTP route answer, and
+                                  * subscribers get `join`/`leave` (hub/presence.c, docs/presence.md) */
     WSH_NS_HAS_HISTORY = 1 << 4, /* history= was given: retention overrides history-size */
     WSH_NS_HAS_TTL = 1 << 5,     /* ttl= was given */
 };

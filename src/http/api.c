@@ -14,6 +14,7 @@
 #include "http/httpconn.h"
 #include "hub/fanout.h"
 #include "hub/pending.h"
+#include "hub/presence.h"
 #include "hub/receipts.h"
 #include "hub/replay.h"
 #include "ws/utf8.h"
@@ -264,6 +265,28 @@ static void channel_info(wsh_http_x_t *x, const char *name, size_t len)
     reply_json(x, 200, &b, rc);
 }
 
+/* GET /api/channels/{channel}/presence: who is listed (docs/presence.md).
+ * The API key is the credential here, as for history. */
+static void channel_presence(wsh_http_x_t *x, const char *name, size_t len)
+{
+    wsh_hub_t *hub = x->data;
+    if (!wsh_presence_is_on(hub, name, len)) {
+        reply_error(x, 404, "presence_disabled", "presence is not enabled in this channel's namespace");
+        return;
+    }
+    size_t max = hub->opts->presence_reply_max ? hub->opts->presence_reply_max : WSH_PRESENCE_REPLY_MAX;
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    int rc = wsh_buf_appendf(&b, "{\"channel\":\"%.*s\",", (int)len, name);
+    if (!rc) {
+        wsh_history_lock(hub->history);
+        rc = wsh_presence_list_json(wsh_history_find(hub->history, name, len), max, &b);
+        wsh_history_unlock(hub->history);
+    }
+    rc = rc ? rc : wsh_buf_append(&b, "}", 1);
+    reply_json(x, 200, &b, rc);
+}
+
 /* GET /api/channels/{channel}/history?since=N&limit=M */
 static void channel_history(wsh_http_x_t *x, const char *name, size_t len)
 {
@@ -324,6 +347,13 @@ static void route_channel(wsh_http_x_t *x)
             return;
         }
         channel_history(x, name, (size_t)n);
+    } else if (strcmp(action, "presence") == 0) {
+        if (!is_get) {
+            wsh_http_respond_error(x->conn, 405, "method_not_allowed", "use GET", "Allow: GET, HEAD\r\n",
+                                   x->keep_alive);
+            return;
+        }
+        channel_presence(x, name, (size_t)n);
     } else {
         reply_error(x, 404, "not_found", "no such endpoint");
     }

@@ -76,7 +76,7 @@ void wsh_bus_answer(wsh_hub_t *from, wsh_pending_t *p)
         wsh_pending_release(from, p);
         return;
     }
-    wsh_bus_wake(from->bus, push(from->bus, p->worker, (wsh_bus_entry_t){NULL, p, NULL, 0}, true, SIZE_MAX));
+    wsh_bus_wake(from->bus, push(from->bus, p->worker, (wsh_bus_entry_t){NULL, {.reply = p}, NULL, 0}, true, SIZE_MAX));
 }
 
 void wsh_bus_on_commit(void *ud, struct wsh_journal_rec *recs, size_t cnt, int err)
@@ -96,7 +96,7 @@ void wsh_bus_on_commit(void *ud, struct wsh_journal_rec *recs, size_t cnt, int e
             wsh_pending_t *p = r->tag;
             if (err)
                 p->err = WSH_EINTERNAL;
-            wake |= push(bus, p->worker, (wsh_bus_entry_t){NULL, p, NULL, 0}, true, SIZE_MAX);
+            wake |= push(bus, p->worker, (wsh_bus_entry_t){NULL, {.reply = p}, NULL, 0}, true, SIZE_MAX);
         }
     }
     wsh_history_unlock(bus->history);
@@ -114,8 +114,26 @@ uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_c
             m = wsh_msg_new_copy(msg->data, msg->len);
             m->pub_ns = msg->pub_ns;
         }
-        wake |= push(bus, i, (wsh_bus_entry_t){m, NULL, hc, offset}, from == SIZE_MAX, from);
+        wake |= push(bus, i, (wsh_bus_entry_t){m, {.reply = NULL}, hc, offset}, from == SIZE_MAX, from);
     }
+    return wake;
+}
+
+uint64_t wsh_bus_post_event(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, uint64_t skip_conn)
+{
+    if (bus->is_closed) {
+        wsh_msg_unref(msg);
+        return 0;
+    }
+    uint64_t wake = 0;
+    for (size_t i = 0; i < bus->hub_cnt; i++) {
+        /* As for messages: one copy per other worker, refcounts stay
+         * single-threaded. */
+        wsh_msg_t *m = i == from ? msg : wsh_msg_new_copy(msg->data, msg->len);
+        wake |= push(bus, i, (wsh_bus_entry_t){m, {.skip_conn = skip_conn}, NULL, 0}, true, from);
+    }
+    if (from >= bus->hub_cnt)
+        wsh_msg_unref(msg);
     return wake;
 }
 
@@ -150,6 +168,12 @@ size_t wsh_bus_drain(wsh_hub_t *hub)
                 continue;
             }
             wsh_history_chan_t *hc = items[k].hc;
+            if (!hc) {
+                /* Not counted: delivered counts message frames. */
+                wsh_fanout_deliver_event_named(hub, items[k].msg, items[k].skip_conn);
+                wsh_msg_unref(items[k].msg);
+                continue;
+            }
             wsh_channel_t *ch = wsh_channel_find(hub, hc->name, hc->name_len);
             if (ch)
                 delivered += wsh_fanout_deliver(ch, items[k].msg, items[k].offset);

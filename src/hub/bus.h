@@ -18,11 +18,19 @@
 struct wsh_pending;
 struct wsh_journal_rec;
 
+/* Three kinds: a message (msg, hc, offset > 0), a commit notice (msg NULL,
+ * reply), and a presence event (msg, hc NULL, offset 0): a `join` or
+ * `leave` frame that carries its channel's name itself (the channel's record
+ * may be gone by the time a worker drains it), delivered to that channel's
+ * local subscribers except the connection it is about. */
 typedef struct wsh_bus_entry {
     wsh_msg_t *msg;               /* the worker's own copy of the frame; NULL for a commit notice */
-    struct wsh_pending *reply;    /* commit notice: drop one reference of this answer */
-    wsh_history_chan_t *hc;       /* the channel (published records are never freed) */
-    uint64_t offset;
+    union {
+        struct wsh_pending *reply; /* commit notice: drop one reference of this answer */
+        uint64_t skip_conn;        /* presence event: the connection it is about (not sent to it) */
+    };
+    wsh_history_chan_t *hc;       /* the channel (published records are never freed); NULL for an event */
+    uint64_t offset;              /* 0 for an event: events take no offset and are not stored */
 } wsh_bus_entry_t;
 
 /* One worker's inbox: written by any worker under its lock, drained by its owner. */
@@ -40,6 +48,10 @@ typedef struct wsh_bus {
     size_t hub_cnt;
     wsh_hub_t **hubs;
     wsh_inbox_t *inboxes;
+    /* Set by the server once every worker's loop has stopped: presence
+     * events from the last connections closed at teardown are dropped
+     * (nobody is left to receive them, and the loops to wake are going). */
+    bool is_closed;
 } wsh_bus_t;
 
 wsh_bus_t *wsh_bus_new(size_t hub_cnt, wsh_history_t *history);
@@ -54,6 +66,15 @@ void wsh_bus_attach(wsh_bus_t *bus, size_t idx, wsh_hub_t *hub);
  * right after assigning the offset. Returns a bitmask of the workers whose
  * inbox went from empty to non-empty (they need a wake-up). */
 uint64_t wsh_bus_post(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, wsh_history_chan_t *hc, uint64_t offset);
+
+/* Appends presence event msg (a `join`/`leave` frame naming its channel)
+ * to every inbox: from's inbox takes msg's reference, the others a copy each.
+ * Call with the history lock held, right where the registry changed, so the
+ * events of a channel keep their order with each other and with its
+ * messages in every inbox. Returns the wake-up bitmask, the poster's own
+ * worker included (its loop must drain too). With the bus closed, drops msg
+ * and returns 0. */
+uint64_t wsh_bus_post_event(wsh_bus_t *bus, size_t from, wsh_msg_t *msg, uint64_t skip_conn);
 
 /* The journal's commit callback (ud is the bus): retains and delivers each
  * committed message to every worker, in order, and routes each record's

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/pool.h"
 #include "hub/client.h"
+#include "hub/presence.h"
 #include "obs/metrics.h"
 
 bool wsh_channel_name_is_valid(const char *name, size_t len)
@@ -92,6 +93,11 @@ int wsh_channel_subscribe_locked(wsh_hub_t *hub, wsh_client_t *cl, const char *n
     *at = s;
     cl->sub_cnt++;
     WSH_METRIC_INC(subscriptions);
+    /* Listed and announced under the lock that registered the
+     * subscription, so every worker sees joins and leaves in the order the
+     * registry changed. */
+    if (hub->presence)
+        wsh_presence_subscribed(hub, cl, ch);
     return 0;
 }
 
@@ -100,6 +106,7 @@ int wsh_channel_subscribe(wsh_hub_t *hub, wsh_client_t *cl, const char *name, si
     wsh_history_lock(hub->history);
     int rc = wsh_channel_subscribe_locked(hub, cl, name, len);
     wsh_history_unlock(hub->history);
+    wsh_presence_wake(hub);
     return rc;
 }
 
@@ -117,13 +124,18 @@ static void drop_sub(wsh_hub_t *hub, wsh_sub_t *s)
     *at = s->client_next;
     s->client->sub_cnt--;
     WSH_METRIC_DEC(subscriptions);
+    wsh_client_t *cl = s->client;
     wsh_pool_free(&hub->sub_pool, s);
     wsh_history_lock(hub->history);
+    /* Before the record can go: its list holds cl's entry. */
+    if (hub->presence)
+        wsh_presence_unsubscribed(hub, cl, ch);
     if (--ch->hc->subscribers == 0)
         WSH_METRIC_DEC(channels);
     if (ch->sub_cnt == 0)
         wsh_history_release(hub->history, ch->hc);
     wsh_history_unlock(hub->history);
+    wsh_presence_wake(hub);
     if (ch->sub_cnt == 0) {
         wsh_hmap_remove(&hub->channels, &ch->node);
         free(ch->subs);

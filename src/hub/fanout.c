@@ -100,6 +100,40 @@ size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg, uint64_t offset)
     return n;
 }
 
+size_t wsh_fanout_deliver_event(wsh_channel_t *ch, wsh_msg_t *msg, uint64_t skip_conn)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < ch->sub_cnt; i++) {
+        wsh_ws_t *ws = ch->subs[i]->client->ws;
+        if (ws->conn->id == skip_conn || ws->session.is_close_sent || !wsh_conn_is_open(ws->conn))
+            continue;
+        if (wsh_ws_send(ws, msg) == 0)
+            n++;
+    }
+    return n;
+}
+
+size_t wsh_fanout_deliver_event_named(wsh_hub_t *hub, wsh_msg_t *msg, uint64_t skip_conn)
+{
+    /* The frame is ours (hub/presence.c builds it): an unmasked text frame
+     * whose JSON starts {"type":"join","channel":"NAME", and channel names
+     * need no escapes, so the name is the bytes up to the next quote. */
+    static const char key[] = "\"channel\":\"";
+    uint8_t l7 = msg->data[1] & 0x7f;
+    size_t hdr = l7 < 126 ? 2 : l7 == 126 ? 4 : 10;
+    const char *p = (const char *)msg->data + hdr;
+    size_t len = msg->len - hdr;
+    const char *k = memmem(p, len < 64 ? len : 64, key, sizeof key - 1);
+    if (!k)
+        return 0;
+    const char *name = k + sizeof key - 1;
+    const char *end = memchr(name, '"', len - (size_t)(name - p));
+    if (!end)
+        return 0;
+    wsh_channel_t *ch = wsh_channel_find(hub, name, (size_t)(end - name));
+    return ch ? wsh_fanout_deliver_event(ch, msg, skip_conn) : 0;
+}
+
 /* After numbering (history lock held): the idempotency key and the receipt
  * wait of the message hc->last_offset. */
 static void remember(wsh_hub_t *hub, wsh_history_chan_t *hc, const wsh_publish_t *p, uint64_t ts)

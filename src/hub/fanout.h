@@ -48,6 +48,16 @@ wsh_msg_t *wsh_fanout_build(const wsh_publish_t *p, uint64_t offset, uint64_t ts
  * and the others are unaffected. */
 size_t wsh_fanout_deliver(wsh_channel_t *ch, wsh_msg_t *msg, uint64_t offset);
 
+/* Queues presence event msg (a `join`/`leave` frame) on every subscriber of
+ * ch except the connection skip_conn (the one the event is about); returns
+ * how many took it. Same rules as wsh_fanout_deliver, without offsets. */
+size_t wsh_fanout_deliver_event(wsh_channel_t *ch, wsh_msg_t *msg, uint64_t skip_conn);
+
+/* The same for an event from the bus: the channel is the one the frame
+ * names ({"type":T,"channel":C,...}), looked up in hub; 0 when nobody on hub
+ * subscribes to it. */
+size_t wsh_fanout_deliver_event_named(wsh_hub_t *hub, wsh_msg_t *msg, uint64_t skip_conn);
+
 /* Assigns the next offset of p->channel and builds the frame once. Without a
  * journal it is delivered at once (to every worker through the bus when
  * there are several). With a journal it is queued for the group commit

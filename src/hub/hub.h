@@ -18,6 +18,7 @@ typedef struct wsh_hub_opts {
     const struct wsh_access *access; /* API keys and origins (http/access.h); NULL: all open */
     uint32_t msg_rate, msg_burst;    /* messages per second per connection; rate 0 = no limit */
     uint64_t max_channels;           /* channel records in the process (publish or subscribe) */
+    size_t presence_reply_max;       /* bytes of a `presence` answer's list (0: WSH_PRESENCE_REPLY_MAX) */
 } wsh_hub_opts_t;
 
 /* One per loop; created and freed by the server. */
@@ -31,6 +32,8 @@ typedef struct wsh_hub {
     struct wsh_bus *bus;     /* cross-worker delivery; NULL with one worker and no journal */
     struct wsh_journal *journal; /* durable store (--data-dir), or NULL */
     struct wsh_receipts *receipts; /* shared receipt bookkeeping (under the history lock) */
+    struct wsh_presence *presence; /* shared presence registry (under the history lock), or NULL */
+    uint64_t wake_pending;   /* workers to wake once the history lock is released (presence events) */
     struct wsh_net *net;     /* this worker's connections, to find a publisher again */
     size_t bus_idx;          /* this hub's slot in bus */
     uint64_t clients;        /* connected clients on this loop */

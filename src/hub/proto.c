@@ -15,6 +15,7 @@
 #include "hub/channel.h"
 #include "hub/fanout.h"
 #include "hub/pending.h"
+#include "hub/presence.h"
 #include "hub/receipts.h"
 #include "hub/replay.h"
 
@@ -290,6 +291,34 @@ static int handle_history(const cmd_t *c)
     return send_buf(c, &b, rc);
 }
 
+/* {"type":"presence","channel":C}: who is listed on C (docs/presence.md). */
+static int handle_presence(const cmd_t *c)
+{
+    char name[WSH_CHANNEL_NAME_MAX + 1];
+    long n = get_channel(c, name);
+    if (n < 0)
+        return 0;
+    /* Seeing who is there is reading the channel: the subscribe permission. */
+    if (!wsh_authz_may_subscribe(c->cl, name, (size_t)n))
+        return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, name, (size_t)n, false));
+    wsh_hub_t *hub = c->cl->hub;
+    if (!wsh_presence_is_on(hub, name, (size_t)n))
+        return reply_error(c, "presence_disabled", "presence is not enabled in this channel's namespace");
+    size_t max = hub->opts->presence_reply_max ? hub->opts->presence_reply_max : WSH_PRESENCE_REPLY_MAX;
+    wsh_buf_t b;
+    wsh_buf_init(&b);
+    int rc = wsh_buf_appendf(&b, "{\"type\":\"presence\"");
+    rc = rc ? rc : append_id(&b, c);
+    rc = rc ? rc : wsh_buf_appendf(&b, ",\"channel\":\"%s\",", name);
+    if (!rc) {
+        wsh_history_lock(hub->history);
+        rc = wsh_presence_list_json(wsh_history_find(hub->history, name, (size_t)n), max, &b);
+        wsh_history_unlock(hub->history);
+    }
+    rc = rc ? rc : wsh_buf_append(&b, "}", 1);
+    return send_buf(c, &b, rc);
+}
+
 static int handle_unsubscribe(const cmd_t *c)
 {
     char name[WSH_CHANNEL_NAME_MAX + 1];
@@ -454,6 +483,7 @@ static const command_t commands[] = {
     COMMAND("publish", handle_publish),
     COMMAND("history", handle_history),
     COMMAND("ack", handle_ack),
+    COMMAND("presence", handle_presence),
 };
 
 int wsh_proto_handle(wsh_client_t *cl, const char *s, size_t len)

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "hub/channel.h"
+#include "hub/presence.h"
 #include "hub/proto.h"
 #include "store/history.h"
 #include "ws/wsconn.h"
@@ -79,6 +80,7 @@ int wsh_replay_subscribe(wsh_client_t *cl, const char *channel, size_t len, cons
     char epoch[WSH_EPOCH_LEN + 1];
     memcpy(epoch, hc->epoch, sizeof epoch);
     wsh_history_unlock(h);
+    wsh_presence_wake(hub);
 
     wsh_buf_t b;
     wsh_buf_init(&b);

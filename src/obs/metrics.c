@@ -86,6 +86,8 @@ static const simple_t simple_metrics[] = {
     {"wshub_http_requests_total", "counter", "HTTP requests answered.", offsetof(wsh_metrics_t, http_requests)},
     {"wshub_dead_letters_total", "counter", "Messages published with receipts that some subscriber did not ack in time.", offsetof(wsh_metrics_t, dead_letters)},
     {"wshub_http_errors_total", "counter", "HTTP requests answered with a 4xx or 5xx status.", offsetof(wsh_metrics_t, http_errors)},
+    {"wshub_presence_entries", "gauge", "Subscriptions listed in presence (channels of namespaces with the presence flag).", offsetof(wsh_metrics_t, presence_entries)},
+    {"wshub_presence_refused_total", "counter", "Subscriptions left out of presence because a presence cap was reached.", offsetof(wsh_metrics_t, presence_refused)},
 };
 
 int wsh_metrics_render(wsh_buf_t *out)

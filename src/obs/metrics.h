@@ -34,6 +34,8 @@ typedef struct wsh_metrics {
     wsh_counter_t http_requests;
     wsh_counter_t http_errors;       /* answered with a 4xx/5xx status */
     wsh_counter_t dead_letters;      /* messages with receipts not acked by every subscriber in time */
+    wsh_counter_t presence_entries;  /* gauge: connections listed on presence channels */
+    wsh_counter_t presence_refused;  /* subscriptions left unlisted by a presence cap */
     wsh_counter_t closes[WSH_METRICS_CLOSE_CODES + 1]; /* close frames we sent, by code */
     wsh_counter_t lat_buckets[WSH_METRICS_LAT_BUCKETS + 1];
     wsh_counter_t lat_count;

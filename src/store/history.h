@@ -60,6 +60,10 @@ typedef struct wsh_history_chan {
     uint32_t ring_cap, ring_head, ring_cnt;
     uint64_t evicted_offset; /* highest offset no longer retained (0: nothing lost yet) */
     uint64_t evicted_ts;     /* its timestamp */
+    /* Who is subscribed, on presence channels (hub/presence.c): NULL while
+     * nobody is listed, so it is always NULL once subscribers is 0. The
+     * store never looks inside; the hub frees it with its last entry. */
+    struct wsh_presence_chan *presence;
     char epoch[WSH_EPOCH_LEN + 1];
     uint16_t name_len;
     char name[];

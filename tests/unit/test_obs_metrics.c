@@ -64,6 +64,8 @@ static const char *const simple_names[][2] = {
     {"wshub_http_requests_total", "counter"},
     {"wshub_http_errors_total", "counter"},
     {"wshub_dead_letters_total", "counter"},
+    {"wshub_presence_entries", "gauge"},
+    {"wshub_presence_refused_total", "counter"},
 };
 
 static void test_metrics_render_names_every_metric_with_help_and_type(void **state)
@@ -115,8 +117,9 @@ static void test_metrics_render_is_well_formed_text(void **state)
         assert_ptr_equal(num_end, end); /* exactly one number after the series */
         samples++;
     }
-    /* 14 simple metrics (with dead letters), 14 close codes, 16 buckets, sum and count. */
-    assert_int_equal(samples, 14 + 14 + 16 + 2);
+    /* 16 simple metrics (with dead letters and the two of presence), 14
+     * close codes, 16 buckets, sum and count. */
+    assert_int_equal(samples, 16 + 14 + 16 + 2);
     free(t);
 }
 

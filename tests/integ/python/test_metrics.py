@@ -69,7 +69,8 @@ async def barrier(ws):
 SIMPLE = ["wshub_connections", "wshub_connections_total", "wshub_clients", "wshub_clients_total",
           "wshub_subscriptions", "wshub_channels", "wshub_messages_published_total",
           "wshub_messages_delivered_total", "wshub_bytes_received_total", "wshub_bytes_sent_total",
-          "wshub_slow_consumer_closes_total", "wshub_http_requests_total", "wshub_http_errors_total"]
+          "wshub_slow_consumer_closes_total", "wshub_http_requests_total", "wshub_http_errors_total",
+          "wshub_presence_entries", "wshub_presence_refused_total"]
 
 
 def test_metrics_is_prometheus_text_with_every_metric(hub):
