@@ -16,9 +16,10 @@
 #include "http/access.h"
 #include "http/upgrade.h"
 #include "hub/bus.h"
-#include "hub/receipts.h"
-#include "net/tls.h"
 #include "hub/presence.h"
+#include "hub/receipts.h"
+#include "net/iplimit.h"
+#include "net/tls.h"
 #include "obs/metrics.h"
 #include "store/history.h"
 #include "store/journal.h"
@@ -157,6 +158,9 @@ int wsh_server_run(const wsh_config_t *cfg)
     }
     srv.bus = shared ? wsh_bus_new(srv.worker_cnt, srv.history) : NULL;
     srv.receipts = wsh_receipts_new();
+    wsh_iplimit_opts_t ipo = {(uint32_t)cfg->max_conns_per_ip, (uint32_t)cfg->handshake_rate,
+                              (uint32_t)cfg->handshake_burst};
+    srv.iplimit = wsh_iplimit_new(&ipo);
     /* The registry exists only where some namespace has presence: without
      * one, subscribes skip presence at the first branch. */
     bool has_presence = false;
@@ -234,6 +238,7 @@ int wsh_server_run(const wsh_config_t *cfg)
     wsh_bus_free(srv.bus);
     wsh_receipts_free(srv.receipts);
     wsh_presence_free(srv.presence);
+    wsh_iplimit_free(srv.iplimit);
     wsh_history_free(srv.history);
     wsh_tls_ctx_free(srv.tls);
     wsh_access_dispose(&access);

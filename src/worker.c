@@ -45,7 +45,9 @@ static void set_accepting(wsh_worker_t *w, bool on)
 static void on_accept_timer(wsh_timer_t *t)
 {
     wsh_worker_t *w = WSH_CONTAINER_OF(t, wsh_worker_t, accept_timer);
-    wsh_iplimit_sweep(w->iplimit, wsh_loop_now(w->loop));
+    /* The table is shared: one sweeper is enough. */
+    if (w->idx == 0)
+        wsh_iplimit_sweep(w->iplimit, wsh_loop_now(w->loop));
     if (w->is_accept_paused && !w->is_draining) {
         /* Try again; the next pause is longer only if accept fails again
          * before one succeeds. */
@@ -237,9 +239,7 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
     };
     w->net = wsh_net_new(w->loop, &lim, w);
     w->max_conns = conn_share(cfg, srv->worker_cnt);
-    wsh_iplimit_opts_t ipo = {(uint32_t)cfg->max_conns_per_ip, (uint32_t)cfg->handshake_rate,
-                              (uint32_t)cfg->handshake_burst};
-    w->iplimit = wsh_iplimit_new(&ipo);
+    w->iplimit = srv->iplimit;
     w->net->on_conn_close = on_conn_close;
     wsh_timer_init(&w->accept_timer, on_accept_timer);
     if (w->iplimit)
@@ -360,6 +360,5 @@ void wsh_worker_dispose(wsh_worker_t *w)
     wsh_loop_run_once(w->loop, 0);
     wsh_hub_free(w->hub);
     wsh_net_free(w->net);
-    wsh_iplimit_free(w->iplimit);
     wsh_loop_free(w->loop);
 }

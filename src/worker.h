@@ -51,8 +51,8 @@ typedef struct wsh_worker {
      * after EMFILE (doubling up to 1 s, so running out of descriptors
      * never spins the loop). */
     size_t max_conns;
-    struct wsh_iplimit *iplimit;  /* NULL when no per-address limit is set */
-    wsh_timer_t accept_timer;     /* resumes accepting after a pause; sweeps iplimit */
+    struct wsh_iplimit *iplimit;  /* the server's, shared; NULL when no per-address limit is set */
+    wsh_timer_t accept_timer;     /* resumes accepting after a pause; worker 0: sweeps iplimit */
     uint32_t accept_pause_ms;     /* last pause; 0 once an accept succeeds */
     bool is_accept_paused;
     wsh_timer_t trim_timer;       /* returns freed heap pages after a connection storm */
@@ -69,6 +69,7 @@ typedef struct wsh_server {
     struct wsh_journal *journal;  /* --data-dir, or NULL */
     struct wsh_receipts *receipts;
     struct wsh_presence *presence;  /* who is subscribed on presence channels (hub/presence.h) */
+    struct wsh_iplimit *iplimit;    /* per-address limits of every worker (net/iplimit.h); NULL: off */
     struct wsh_tls_ctx *tls;      /* certificate for tls-listen, or NULL */
     wsh_worker_t *workers;
     size_t worker_cnt;

@@ -1,7 +1,11 @@
-/* Per-address connection counts and handshake buckets. */
+/* Per-address connection counts and handshake buckets, shared by every
+ * worker behind one mutex: an accept, a close or a handshake takes it once,
+ * which costs far less than the syscalls around it, and an address then has
+ * one budget however the kernel spreads its connections over the workers. */
 #include "net/iplimit.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +25,7 @@ typedef struct entry {
 
 struct wsh_iplimit {
     wsh_iplimit_opts_t o;
+    pthread_mutex_t mu; /* guards map and every entry */
     wsh_hmap_t map;
 };
 
@@ -32,6 +37,7 @@ wsh_iplimit_t *wsh_iplimit_new(const wsh_iplimit_opts_t *opts)
     l->o = *opts;
     if (l->o.hs_rate && !l->o.hs_burst)
         l->o.hs_burst = l->o.hs_rate * 2;
+    pthread_mutex_init(&l->mu, NULL);
     wsh_hmap_init(&l->map);
     return l;
 }
@@ -48,6 +54,7 @@ void wsh_iplimit_free(wsh_iplimit_t *l)
         n = next;
     }
     wsh_hmap_dispose(&l->map);
+    pthread_mutex_destroy(&l->mu);
     free(l);
 }
 
@@ -101,42 +108,51 @@ bool wsh_iplimit_open(wsh_iplimit_t *l, const struct sockaddr *peer)
 {
     if (!l)
         return true;
+    pthread_mutex_lock(&l->mu);
     entry_t *e = get(l, peer, true);
-    if (!e)
-        return true;
-    e->conns++;
-    return !l->o.max_conns || e->conns <= l->o.max_conns;
+    bool ok = true;
+    if (e) {
+        e->conns++;
+        ok = !l->o.max_conns || e->conns <= l->o.max_conns;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return ok;
 }
 
 void wsh_iplimit_close(wsh_iplimit_t *l, const struct sockaddr *peer, uint64_t now_ms)
 {
     if (!l)
         return;
+    pthread_mutex_lock(&l->mu);
     entry_t *e = get(l, peer, false);
-    if (!e || e->conns == 0)
-        return;
-    e->conns--;
-    if (is_idle(l, e, now_ms)) {
-        wsh_hmap_remove(&l->map, &e->node);
-        free(e);
+    if (e && e->conns > 0) {
+        e->conns--;
+        if (is_idle(l, e, now_ms)) {
+            wsh_hmap_remove(&l->map, &e->node);
+            free(e);
+        }
     }
+    pthread_mutex_unlock(&l->mu);
 }
 
 uint32_t wsh_iplimit_handshake(wsh_iplimit_t *l, const struct sockaddr *peer, uint64_t now_ms)
 {
     if (!l || !l->o.hs_rate)
         return 0;
+    pthread_mutex_lock(&l->mu);
     entry_t *e = get(l, peer, true);
-    if (!e || wsh_bucket_take(&e->hs, l->o.hs_rate, l->o.hs_burst, now_ms))
-        return 0;
-    uint64_t ms = wsh_bucket_wait_ms(&e->hs, l->o.hs_rate, l->o.hs_burst, now_ms);
-    return (uint32_t)(ms / 1000 + 1);
+    uint32_t wait_s = 0;
+    if (e && !wsh_bucket_take(&e->hs, l->o.hs_rate, l->o.hs_burst, now_ms))
+        wait_s = (uint32_t)(wsh_bucket_wait_ms(&e->hs, l->o.hs_rate, l->o.hs_burst, now_ms) / 1000 + 1);
+    pthread_mutex_unlock(&l->mu);
+    return wait_s;
 }
 
 void wsh_iplimit_sweep(wsh_iplimit_t *l, uint64_t now_ms)
 {
     if (!l)
         return;
+    pthread_mutex_lock(&l->mu);
     size_t pos = 0;
     wsh_hnode_t *n = wsh_hmap_iter(&l->map, &pos, NULL);
     while (n) {
@@ -148,9 +164,15 @@ void wsh_iplimit_sweep(wsh_iplimit_t *l, uint64_t now_ms)
         }
         n = next;
     }
+    pthread_mutex_unlock(&l->mu);
 }
 
-size_t wsh_iplimit_count(const wsh_iplimit_t *l)
+size_t wsh_iplimit_count(wsh_iplimit_t *l)
 {
-    return l ? l->map.cnt : 0;
+    if (!l)
+        return 0;
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->map.cnt;
+    pthread_mutex_unlock(&l->mu);
+    return n;
 }

@@ -1,8 +1,8 @@
-/* Per-address admission limits of one worker: concurrent connections per
+/* Per-address admission limits of the process: concurrent connections per
  * client IP and WebSocket handshakes per second per IP. Off unless
- * configured (docs/security.md says why). Single-threaded: each worker has
- * its own table, so with W workers an address may hold up to W times the
- * per-worker figures. Not the global connection cap (worker.c). */
+ * configured (docs/security.md says why). One table shared by every worker
+ * (thread-safe), so an address has one budget whichever worker accepts its
+ * connections. Not the global connection cap (worker.c). */
 #ifndef WSH_NET_IPLIMIT_H
 #define WSH_NET_IPLIMIT_H
 
@@ -39,6 +39,6 @@ uint32_t wsh_iplimit_handshake(wsh_iplimit_t *l, const struct sockaddr *peer, ui
 void wsh_iplimit_sweep(wsh_iplimit_t *l, uint64_t now_ms);
 
 /* Addresses currently tracked (for tests and metrics). */
-size_t wsh_iplimit_count(const wsh_iplimit_t *l);
+size_t wsh_iplimit_count(wsh_iplimit_t *l);
 
 #endif

@@ -1,6 +1,7 @@
 /* Unit tests for src/net/iplimit.c: the per-address connection cap, the
  * handshake bucket with its Retry-After, IPv4-mapped addresses counting as
- * IPv4, and forgetting idle addresses. */
+ * IPv4, forgetting idle addresses, and one table used by several threads
+ * (the workers share it). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,6 +9,8 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "net/iplimit.h"
@@ -85,12 +88,72 @@ static void test_handshake_rate_answers_retry_after(void **state)
     wsh_iplimit_free(l);
 }
 
+#define HAMMER_ROUNDS 20000
+
+typedef struct {
+    wsh_iplimit_t *l;
+    int thread;
+    unsigned refused;
+} hammer_t;
+
+/* Opens and closes connections from a few addresses as fast as it can, the
+ * way workers accepting on their own sockets do. */
+static void *hammer(void *arg)
+{
+    hammer_t *h = arg;
+    char ip[32];
+    for (int i = 0; i < HAMMER_ROUNDS; i++) {
+        snprintf(ip, sizeof ip, "10.0.%d.%d", h->thread, i % 7);
+        struct sockaddr_in a = v4(ip);
+        struct sockaddr_in shared = v4("10.9.9.9");
+        if (!wsh_iplimit_open(h->l, (struct sockaddr *)&shared))
+            h->refused++;
+        wsh_iplimit_open(h->l, (struct sockaddr *)&a);
+        wsh_iplimit_handshake(h->l, (struct sockaddr *)&a, 1000);
+        wsh_iplimit_close(h->l, (struct sockaddr *)&a, 1000);
+        wsh_iplimit_close(h->l, (struct sockaddr *)&shared, 1000);
+        if (i % 1000 == 0)
+            wsh_iplimit_sweep(h->l, 1000);
+    }
+    return NULL;
+}
+
+static void test_threads_share_one_table(void **state)
+{
+    (void)state;
+    /* Each thread holds at most one connection of the shared address at a
+     * time, so with a cap of 2 none is ever refused; lost updates would show
+     * as refusals, as a count that never returns to zero, or as a corrupt
+     * table (ASan, valgrind). */
+    wsh_iplimit_opts_t o = {2, 1000000, 0};
+    wsh_iplimit_t *l = wsh_iplimit_new(&o);
+    hammer_t h[2] = {{l, 0, 0}, {l, 1, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, hammer, &h[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(h[0].refused + h[1].refused, 0);
+    /* Every connection closed: once the buckets are full again, nothing is left. */
+    wsh_iplimit_sweep(l, 1000000);
+    assert_int_equal(wsh_iplimit_count(l), 0);
+    /* And the shared address's budget is whole again. */
+    struct sockaddr_in shared = v4("10.9.9.9");
+    assert_true(wsh_iplimit_open(l, (struct sockaddr *)&shared));
+    assert_true(wsh_iplimit_open(l, (struct sockaddr *)&shared));
+    assert_false(wsh_iplimit_open(l, (struct sockaddr *)&shared));
+    for (int i = 0; i < 3; i++)
+        wsh_iplimit_close(l, (struct sockaddr *)&shared, 1000000);
+    wsh_iplimit_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nothing_to_enforce_is_null_and_allows_all),
         cmocka_unit_test(test_connection_cap_per_address),
         cmocka_unit_test(test_handshake_rate_answers_retry_after),
+        cmocka_unit_test(test_threads_share_one_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@ address and in total, running out of descriptors, slow readers, message and
 command floods, idle sockets). Each asserts the exact status or close code
 and that the hub still serves a fresh client afterwards."""
 import json
+import re
 import resource
 import socket
 import time
@@ -33,6 +34,35 @@ def test_b36_connections_per_address_over_the_cap_get_429(hubs):
                 break
         assert time.monotonic() < deadline, "per-address count never went down"
         time.sleep(0.05)
+    assert_serves(hub)
+
+
+ACCEPT_RE = re.compile(r"accepted from 127\.0\.0\.1:(\d+) on worker (\d+)")
+
+
+def test_b36_the_per_address_cap_is_one_budget_across_workers(hubs):
+    """With two workers an address still gets max-conns-per-ip connections in
+    all, not that many per worker: connections past the cap are refused on
+    whichever worker the kernel hands them to (the debug log names it)."""
+    hub = hubs("--max-conns-per-ip", "4", "--workers", "2", "--log-level", "debug")
+    held = [RawWS.open(hub.port) for _ in range(4)]
+    try:
+        refused_on = set()
+        for _ in range(32):
+            with RawConn(hub.port) as c:
+                port = c.sock.getsockname()[1]
+                c.request("GET", "/health")
+                resp = c.read_response()
+                assert resp.status == 429, "connection past the cap on some worker got %d" % resp.status
+            seen = dict((int(p), int(w)) for p, w in ACCEPT_RE.findall(hub.log()))
+            assert port in seen, "no accept line for port %d" % port
+            refused_on.add(seen[port])
+            if refused_on == {0, 1}:
+                break
+        assert refused_on == {0, 1}, "the kernel put every refused connection on worker %s" % refused_on
+    finally:
+        for ws in held:
+            ws.close()
     assert_serves(hub)
 
 
