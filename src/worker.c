@@ -16,6 +16,7 @@
 #include "hub/bus.h"
 #include "hub/pending.h"
 #include "hub/receipts.h"
+#include "http/api.h"
 #include "http/response.h"
 #include "net/iplimit.h"
 #include "net/sock.h"
@@ -253,6 +254,11 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
     w->http_opts.lim.max_body = cfg->max_body;
     w->http_opts.request_timeout_ms = cfg->request_timeout_ms;
     w->http_opts.router = &w->router;
+    if (srv->hub_opts.access) {
+        /* API keys are checked on the head, before a body is read. */
+        w->http_opts.head_gate = wsh_api_head_gate;
+        w->http_opts.head_gate_ud = srv->hub_opts.access;
+    }
     wsh_routes_register(w);
     wsh_loop_set_wake_cb(w->loop, on_wake, w);
     wsh_loop_add_before_sleep(w->loop, check_drained, w);

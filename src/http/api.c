@@ -30,19 +30,38 @@ static void reply_error(wsh_http_x_t *x, int status, const char *code, const cha
     wsh_http_respond_error(x->conn, status, code, message, NULL, x->keep_alive);
 }
 
+/* RFC 6750 §3: a request without credentials gets the challenge and no
+ * error code; one with a wrong key is refused outright (403), so a client
+ * can tell "send a key" from "this key is not valid". */
+static void refuse_key(wsh_conn_t *c, int status, bool keep_alive)
+{
+    if (status == 401)
+        wsh_http_respond_error(c, 401, "unauthorized", "this endpoint needs Authorization: Bearer <api key>",
+                               "WWW-Authenticate: Bearer realm=\"wshub\"\r\n", keep_alive);
+    else
+        wsh_http_respond_error(c, 403, "forbidden", "the API key is not valid", NULL, keep_alive);
+}
+
 bool wsh_api_check_key(wsh_http_x_t *x, const wsh_access_t *a)
 {
     int status = wsh_access_check_key(a, x->req);
     if (status == 0)
         return true;
-    /* RFC 6750 §3: a request without credentials gets the challenge and no
-     * error code; one with a wrong key is refused outright (403), so a
-     * client can tell "send a key" from "this key is not valid". */
-    if (status == 401)
-        wsh_http_respond_error(x->conn, 401, "unauthorized", "this endpoint needs Authorization: Bearer <api key>",
-                               "WWW-Authenticate: Bearer realm=\"wshub\"\r\n", x->keep_alive);
-    else
-        wsh_http_respond_error(x->conn, 403, "forbidden", "the API key is not valid", NULL, x->keep_alive);
+    refuse_key(x->conn, status, x->keep_alive);
+    return false;
+}
+
+bool wsh_api_head_gate(wsh_conn_t *c, const wsh_http_req_t *req, const void *ud)
+{
+    static const char prefix[] = "/api/";
+    const wsh_access_t *a = ud;
+    if (req->path.len < sizeof prefix - 1 || memcmp(req->path.ptr, prefix, sizeof prefix - 1) != 0)
+        return true;
+    int status = wsh_access_check_key(a, req);
+    if (status == 0)
+        return true;
+    /* The body is not read, so the connection cannot go on: it closes. */
+    refuse_key(c, status, false);
     return false;
 }
 

@@ -18,4 +18,11 @@ int wsh_api_register(wsh_router_t *r, wsh_hub_t *hub);
  * matches none) and returns false. The key itself is never logged. */
 bool wsh_api_check_key(wsh_http_x_t *x, const wsh_access_t *a);
 
+/* The same gate on a request's head, without waiting for its body (a
+ * wsh_httpconn_opts_t head_gate; ud is the wsh_access_t): a request under
+ * /api/ without a valid key is answered 401/403 with Connection: close, so
+ * an unauthenticated client cannot make the hub buffer a body up to
+ * max-body. True lets the body be read. */
+bool wsh_api_head_gate(wsh_conn_t *c, const wsh_http_req_t *req, const void *ud);
+
 #endif

@@ -306,6 +306,11 @@ static bool is_ows(char c)
  * will not move any more. */
 static void finish_request(wsh_http_parser_t *p)
 {
+    /* Once only: the trimming below rewrites the value lengths the offsets
+     * are computed from. */
+    if (p->has_spans)
+        return;
+    p->has_spans = true;
     wsh_http_req_t *r = &p->req;
     const char *base = p->head.data ? (const char *)p->head.data : "";
     size_t off = 0;
@@ -438,6 +443,7 @@ void wsh_http_parser_next(wsh_http_parser_t *p)
     p->has_started = false;
     p->is_head_done = false;
     p->wants_continue = false;
+    p->has_spans = false;
     p->hstate = HS_NONE;
     p->mark = 0;
     p->head_seen = 0;
@@ -446,6 +452,18 @@ void wsh_http_parser_next(wsh_http_parser_t *p)
      * stay paused for the other protocol, and a rejected upgrade continues as
      * HTTP/1.1 (RFC 9110 §7.8). Nothing else carries over between requests. */
     start_llhttp(p);
+}
+
+wsh_http_req_t *wsh_http_parser_head(wsh_http_parser_t *p)
+{
+    if (!p->is_head_done || p->is_complete || p->err)
+        return NULL;
+    /* The head buffer is whole: body bytes go to req.body, never to it. */
+    finish_request(p);
+    p->req.method = (uint8_t)p->llhttp.method;
+    p->req.http_major = p->llhttp.http_major;
+    p->req.http_minor = p->llhttp.http_minor;
+    return &p->req;
 }
 
 bool wsh_http_parser_is_mid_request(const wsh_http_parser_t *p)

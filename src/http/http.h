@@ -75,6 +75,7 @@ typedef struct wsh_http_parser {
     size_t body_seen;        /* raw bytes of the current body fed to llhttp (framing included) */
     bool is_head_done;       /* headers of the current request are complete */
     bool wants_continue;     /* the head asked for "100 Continue" before its body */
+    bool has_spans;          /* req's span pointers are filled in (the head will not move) */
     bool is_closed;          /* a request without keep-alive was completed: ignore the rest */
 } wsh_http_parser_t;
 
@@ -106,6 +107,13 @@ long wsh_http_parser_feed(wsh_http_parser_t *p, const uint8_t *data, size_t len,
  * same connection (a rejected upgrade request is followed by plain HTTP, RFC
  * 9110 §7.8). A no-op unless a request is ready and no error occurred. */
 void wsh_http_parser_next(wsh_http_parser_t *p);
+
+/* The request whose head is complete and whose body is not, with method,
+ * target and headers filled in (req.body holds whatever body bytes came in
+ * the same input as the head); NULL at any other time. Lets the connection
+ * refuse a request on its head alone (a missing API key) instead of waiting
+ * for a body it would throw away. */
+wsh_http_req_t *wsh_http_parser_head(wsh_http_parser_t *p);
 
 /* True if some bytes of an unfinished request have been seen (for 408 vs silent close). */
 bool wsh_http_parser_is_mid_request(const wsh_http_parser_t *p);

@@ -19,6 +19,7 @@ typedef struct httpconn {
     bool wait_keep_alive;   /* keep-alive of the waiting request */
     bool wait_is_head;
     bool has_routed;        /* a request was answered: later ones time from their first byte */
+    bool is_head_gated;     /* the current request's head went through opts->head_gate */
 } httpconn_t;
 
 static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len);
@@ -164,6 +165,17 @@ static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len)
         return len;
     }
     if (!req) {
+        if (h->opts->head_gate && !h->is_head_gated) {
+            wsh_http_req_t *head = wsh_http_parser_head(&h->parser);
+            if (head) {
+                h->is_head_gated = true;
+                if (!h->opts->head_gate(c, head, h->opts->head_gate_ud)) {
+                    wsh_conn_timer_stop(c);
+                    wsh_conn_close_after_flush(c);
+                    return len;
+                }
+            }
+        }
         if (h->parser.wants_continue) {
             /* Sent once, when the head is in and the body is awaited. */
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -181,6 +193,7 @@ static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len)
         return (size_t)n;
     }
     wsh_conn_timer_stop(c);
+    h->is_head_gated = false;
     route(c, h, req);
     if (c->h != &http_handler) {
         /* Upgraded: the new handler owns the connection and its timer. */

@@ -17,6 +17,13 @@ typedef struct wsh_httpconn_opts {
     wsh_http_limits_t lim;
     uint64_t request_timeout_ms; /* a request must complete within this (else 408); also the keep-alive idle limit */
     const wsh_router_t *router;
+    /* Optional: called once per request whose body is still to come, as
+     * soon as its head is complete and before "100 Continue" is sent (only
+     * body bytes that arrived with the head have been read). Returning false
+     * means it has answered (without keep-alive): the connection closes
+     * after that answer and the rest of the body is never read. */
+    bool (*head_gate)(wsh_conn_t *c, const wsh_http_req_t *req, const void *ud);
+    const void *head_gate_ud;
 } wsh_httpconn_opts_t;
 
 /* Starts HTTP on a freshly accepted fd (takes ownership). */

@@ -160,6 +160,18 @@ static void run(const uint8_t *data, size_t size, const wsh_http_limits_t *lim, 
             pos += (size_t)rc;
             if (!req) {
                 CHECK(pos == avail);
+                /* A head offered early (the API-key gate) must be well formed
+                 * and must not change the request it completes into: the
+                 * digest is compared across splits, and only some splits
+                 * stop here between head and body. */
+                wsh_http_req_t *h = wsh_http_parser_head(&p);
+                if (h) {
+                    CHECK(wsh_http_parser_is_mid_request(&p));
+                    CHECK(h->url.len > 0 && h->path.ptr == h->url.ptr && h->path.len <= h->url.len);
+                    CHECK(h->header_cnt <= p.lim.max_headers && h->body.len <= p.lim.max_body);
+                    for (size_t i = 0; i < h->header_cnt; i++)
+                        CHECK(h->headers[i].name.len > 0);
+                }
                 break;
             }
             d->req_cnt++;

@@ -200,6 +200,44 @@ static void test_http_feed_returns_bytes_up_to_end_of_first_request(void **state
     wsh_http_parser_dispose(&p);
 }
 
+/* The head is offered once it is complete and the body is awaited, with
+ * spans and method filled in; the request it then completes into has the
+ * same head (the value trimming is not applied twice). */
+static void test_http_parser_head_before_the_body(void **state)
+{
+    (void)state;
+    static const char head[] = "POST /api/x?y=1 HTTP/1.1\r\nHost: h\r\nAuthorization:  Bearer k  \r\n"
+                               "Content-Length: 5\r\n\r\n";
+    wsh_http_parser_t p;
+    wsh_http_req_t *req = NULL;
+    wsh_http_parser_init(&p, NULL);
+    assert_null(wsh_http_parser_head(&p));
+    /* Part of the head: not yet. */
+    long rc = wsh_http_parser_feed(&p, (const uint8_t *)head, 20, &req);
+    assert_int_equal(rc, 20);
+    assert_null(req);
+    assert_null(wsh_http_parser_head(&p));
+    rc = wsh_http_parser_feed(&p, (const uint8_t *)head + 20, sizeof head - 1 - 20, &req);
+    assert_int_equal(rc, (long)(sizeof head - 1 - 20));
+    assert_null(req);
+    wsh_http_req_t *h = wsh_http_parser_head(&p);
+    assert_non_null(h);
+    char sum[512];
+    summarise(h, sum, sizeof sum);
+    assert_string_equal(sum, "POST /api/x?y=1|/api/x|y=1|ka=0 up=0 v=1.1|Host=h;Authorization=Bearer k;Content-Length=5;|");
+    assert_ptr_equal(wsh_http_parser_head(&p), h); /* asking again changes nothing */
+    rc = wsh_http_parser_feed(&p, (const uint8_t *)"hello", 5, &req);
+    assert_int_equal(rc, 5);
+    assert_non_null(req);
+    assert_null(wsh_http_parser_head(&p)); /* complete: no longer a head */
+    summarise(req, sum, sizeof sum);
+    assert_string_equal(sum,
+                        "POST /api/x?y=1|/api/x|y=1|ka=1 up=0 v=1.1|Host=h;Authorization=Bearer k;Content-Length=5;|hello");
+    wsh_http_parser_next(&p);
+    assert_null(wsh_http_parser_head(&p));
+    wsh_http_parser_dispose(&p);
+}
+
 static void test_http_post_content_length_body(void **state)
 {
     (void)state;
@@ -880,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_http_pipelined_keepalive_pair_reported_one_at_a_time),
         cmocka_unit_test(test_http_feed_returns_bytes_up_to_end_of_first_request),
         cmocka_unit_test(test_http_post_content_length_body),
+        cmocka_unit_test(test_http_parser_head_before_the_body),
         cmocka_unit_test(test_http_chunked_body_with_extensions_and_trailers),
         cmocka_unit_test(test_http_upgrade_request_leaves_frame_bytes_unconsumed),
         cmocka_unit_test(test_http_rejected_upgrade_continues_as_http_after_next),

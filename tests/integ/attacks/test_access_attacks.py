@@ -6,7 +6,7 @@ import json
 import re
 
 from attack_support import RawConn, assert_serves, raw_request
-from integ_clients import RawWS, new_key
+from integ_clients import Closed, RawWS, new_key
 
 KEY = "k-7f3a9c21e5b84d06a1f2"
 
@@ -77,6 +77,46 @@ def test_api_key_gate_answers_401_without_and_403_with_a_wrong_key(hubs):
     # /health and /metrics stay open without --protect-metrics; /ws needs no key.
     assert call("GET", "/health").status == 200
     assert call("GET", "/metrics").status == 200
+    assert_serves(hub, api_key=KEY)
+
+
+def test_api_key_is_checked_on_the_head_before_the_body_is_read(hubs):
+    """An unauthenticated client must not make the hub buffer a body up to
+    max-body (1 MiB per connection): the key is checked when the head is in,
+    the answer comes without waiting for the declared body, and the
+    connection closes (its body is never read)."""
+    hub = hubs("--api-key", KEY)
+    head = ("POST /api/channels/k/publish HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000000\r\n%s\r\n")
+    for auth, status in (("", 401), ("Authorization: Bearer wrong\r\n", 403)):
+        with RawConn(hub.port) as c:
+            c.send(head % auth)  # and no body at all
+            resp = c.read_response(timeout=3)
+            assert resp.status == status, resp
+            assert (resp.header("connection") or "").lower() == "close", resp
+            try:
+                c.read_until(b"never", timeout=3)
+                raise AssertionError("the connection stayed open after the refusal")
+            except Closed:
+                pass
+    # Expect: 100-continue with no key: the final answer, never the interim 100.
+    with RawConn(hub.port) as c:
+        c.send(head % "Expect: 100-continue\r\n")
+        resp = c.read_response(timeout=3)
+        assert resp.status == 401, resp
+    # With the key, the interim 100 comes and the body is read as usual.
+    with RawConn(hub.port) as c:
+        body = b'{"n":1}'
+        c.send(("POST /api/channels/k/publish HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                "Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (KEY, len(body))))
+        assert c.read_until(b"\r\n\r\n", timeout=3).startswith(b"HTTP/1.1 100 "), "no 100 Continue"
+        c.send(body)
+        resp = c.read_response(timeout=3)
+        assert resp.status == 200, resp
+        assert resp.json()["offset"] == 1, resp
+        # Keep-alive is unaffected on an authorised connection.
+        c.request("POST", "/api/channels/k/publish", [("Authorization", "Bearer " + KEY)], "2")
+        assert c.read_response(timeout=3).status == 200
     assert_serves(hub, api_key=KEY)
 
 
