@@ -191,6 +191,19 @@ static long get_channel(const cmd_t *c, char out[WSH_CHANNEL_NAME_MAX + 1])
     return n;
 }
 
+/* The request's channel when the client may read it: subscribing, history
+ * and presence all need the subscribe permission. -1 after answering
+ * bad_request, bad_channel or forbidden. */
+static long get_readable_channel(const cmd_t *c, char out[WSH_CHANNEL_NAME_MAX + 1])
+{
+    long n = get_channel(c, out);
+    if (n < 0)
+        return -1;
+    if (!wsh_authz_may_subscribe(c->cl, out, (size_t)n))
+        return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, out, (size_t)n, false)), -1;
+    return n;
+}
+
 /* Appends ,"id":<id> when the request had one. */
 static int append_id(wsh_buf_t *b, const cmd_t *c)
 {
@@ -227,11 +240,9 @@ static int get_u64_field(const cmd_t *c, int field, uint64_t *out)
 static int handle_subscribe(const cmd_t *c)
 {
     char name[WSH_CHANNEL_NAME_MAX + 1];
-    long n = get_channel(c, name);
+    long n = get_readable_channel(c, name);
     if (n < 0)
         return 0;
-    if (!wsh_authz_may_subscribe(c->cl, name, (size_t)n))
-        return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, name, (size_t)n, false));
     wsh_resume_t r = {0};
     int rc;
     if ((rc = get_u64_field(c, F_SINCE, &r.since)) < 0)
@@ -264,12 +275,9 @@ static int handle_subscribe(const cmd_t *c)
 static int handle_history(const cmd_t *c)
 {
     char name[WSH_CHANNEL_NAME_MAX + 1];
-    long n = get_channel(c, name);
+    long n = get_readable_channel(c, name);
     if (n < 0)
         return 0;
-    /* Reading history is reading the channel: the subscribe permission. */
-    if (!wsh_authz_may_subscribe(c->cl, name, (size_t)n))
-        return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, name, (size_t)n, false));
     uint64_t since = 0, limit = 100;
     if (get_u64_field(c, F_SINCE, &since) < 0 || get_u64_field(c, F_LIMIT, &limit) < 0)
         return 0;
@@ -295,12 +303,9 @@ static int handle_history(const cmd_t *c)
 static int handle_presence(const cmd_t *c)
 {
     char name[WSH_CHANNEL_NAME_MAX + 1];
-    long n = get_channel(c, name);
+    long n = get_readable_channel(c, name);
     if (n < 0)
         return 0;
-    /* Seeing who is there is reading the channel: the subscribe permission. */
-    if (!wsh_authz_may_subscribe(c->cl, name, (size_t)n))
-        return reply_error(c, "forbidden", wsh_authz_denied_why(c->cl, name, (size_t)n, false));
     wsh_hub_t *hub = c->cl->hub;
     if (!wsh_presence_is_on(hub, name, (size_t)n))
         return reply_error(c, "presence_disabled", "presence is not enabled in this channel's namespace");
