@@ -86,6 +86,10 @@ static const simple_t simple_metrics[] = {
     {"wshub_http_requests_total", "counter", "HTTP requests answered.", offsetof(wsh_metrics_t, http_requests)},
     {"wshub_dead_letters_total", "counter", "Messages published with receipts that some subscriber did not ack in time.", offsetof(wsh_metrics_t, dead_letters)},
     {"wshub_http_errors_total", "counter", "HTTP requests answered with a 4xx or 5xx status.", offsetof(wsh_metrics_t, http_errors)},
+    {"wshub_deflate_in_bytes_total", "counter", "permessage-deflate: payload bytes compressed (once per message and window size).", offsetof(wsh_metrics_t, deflate_in_bytes)},
+    {"wshub_deflate_out_bytes_total", "counter", "permessage-deflate: compressed size of those payloads.", offsetof(wsh_metrics_t, deflate_out_bytes)},
+    {"wshub_inflate_in_bytes_total", "counter", "permessage-deflate: compressed bytes of received messages.", offsetof(wsh_metrics_t, inflate_in_bytes)},
+    {"wshub_inflate_out_bytes_total", "counter", "permessage-deflate: inflated size of those messages.", offsetof(wsh_metrics_t, inflate_out_bytes)},
 };
 
 int wsh_metrics_render(wsh_buf_t *out)

@@ -64,6 +64,10 @@ static const char *const simple_names[][2] = {
     {"wshub_http_requests_total", "counter"},
     {"wshub_http_errors_total", "counter"},
     {"wshub_dead_letters_total", "counter"},
+    {"wshub_deflate_in_bytes_total", "counter"},
+    {"wshub_deflate_out_bytes_total", "counter"},
+    {"wshub_inflate_in_bytes_total", "counter"},
+    {"wshub_inflate_out_bytes_total", "counter"},
 };
 
 static void test_metrics_render_names_every_metric_with_help_and_type(void **state)
@@ -115,8 +119,9 @@ static void test_metrics_render_is_well_formed_text(void **state)
         assert_ptr_equal(num_end, end); /* exactly one number after the series */
         samples++;
     }
-    /* 14 simple metrics (with dead letters), 14 close codes, 16 buckets, sum and count. */
-    assert_int_equal(samples, 14 + 14 + 16 + 2);
+    /* 18 simple metrics (with dead letters and the four deflate byte
+     * counters), 14 close codes, 16 buckets, sum and count. */
+    assert_int_equal(samples, 18 + 14 + 16 + 2);
     free(t);
 }
 
