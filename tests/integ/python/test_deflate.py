@@ -196,6 +196,22 @@ def test_deflate_threshold_decides_rsv1_on_the_wire(hubs):
         assert f.rsv == 0 and f.payload == big
 
 
+def test_deflate_compressed_frame_in_the_same_write_as_the_handshake(hubs):
+    # The client's first frame arrives with the upgrade request: deflate must
+    # be on before the hub reads it.
+    hub = deflate_hub(hubs)
+    text = b"pipelined " * 50
+    with RawWS(hub.port) as ws:
+        key = "dGhlIHNhbXBsZSBub25jZQ=="
+        head = ("GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n" % key).encode()
+        ws.send(head + RawWS.encode(OP_TEXT, client_deflate(text), rsv=4))
+        resp = ws.read_response(head=True)
+        assert resp.status == 101 and resp.header("sec-websocket-extensions") == RESPONSE, resp
+        assert body(recv_data(ws)) == text
+
+
 def test_deflate_fragmented_compressed_message_from_a_raw_client(hubs):
     hub = deflate_hub(hubs)
     text = ("fragmented and compressed \u00e9 " * 300).encode()
