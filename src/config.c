@@ -64,6 +64,8 @@ static const option_t options[] = {
     {"msg-burst", OPT_COUNT, OFF(msg_burst), "N", "messages a connection may send at once (default 2 x rate)", 0, 1000000},
     {"control-rate", OPT_COUNT, OFF(control_rate), "N", "pings per second per connection, then close 1008; 0 = off (default 10)", 0, 1000000},
     {"control-burst", OPT_COUNT, OFF(control_burst), "N", "pings a connection may send at once (default 20)", 0, 1000000},
+    {"permessage-deflate", OPT_BOOL, OFF(permessage_deflate), NULL, "accept permessage-deflate offers (RFC 7692, docs/compression.md; default off)", 0, 0},
+    {"deflate-threshold", OPT_SIZE, OFF(deflate_threshold), "BYTES", "with permessage-deflate: send messages under this size uncompressed (default 128)", 0, 1ull << 31},
     {"token-secret", OPT_AUTH, OFF(auth.keys), "[kid=KID:]SECRET", "HS256 token secret, 32+ bytes, repeatable for rotation", 0, 0},
     {"token-key", OPT_AUTH, OFF(auth.keys), "FILE", "PEM public key for RS256/ES256 tokens, repeatable for rotation", 0, 0},
     {"token-audience", OPT_STRING, OFF(auth.audience), "AUD", "tokens must carry this aud (default: not checked)", 0, 0},
@@ -107,6 +109,7 @@ static void set_defaults(wsh_config_t *cfg)
     cfg->max_presence_total = 1000000;
     cfg->control_rate = 10;
     cfg->control_burst = 20;
+    cfg->deflate_threshold = 128;
     wsh_authcfg_init(&cfg->auth);
 }
 

@@ -74,6 +74,8 @@ typedef struct wsh_config {
     uint64_t msg_burst;
     uint64_t control_rate;                /* inbound pings per second per connection; 0 = off */
     uint64_t control_burst;
+    bool permessage_deflate;              /* accept RFC 7692 offers (docs/compression.md) */
+    uint64_t deflate_threshold;           /* payloads under this many bytes are sent uncompressed */
     wsh_auth_config_t auth;    /* token keys, auth timeouts, namespaces (docs/security.md) */
 } wsh_config_t;
 

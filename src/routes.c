@@ -20,6 +20,7 @@
 #include "hub/proto.h"
 #include "net/iplimit.h"
 #include "obs/metrics.h"
+#include "ws/deflate.h"
 #include "ws/echo.h"
 
 /* --protect-metrics: /health and /metrics want an API key too. Returns
@@ -66,13 +67,40 @@ static void route_metrics(wsh_http_x_t *x)
     wsh_buf_dispose(&b);
 }
 
+/* With permessage-deflate on, reads the request's Sec-WebSocket-Extensions
+ * fields (RFC 7692 §7.1): 1 and *agreed when an offer is accepted, 0 to
+ * decline (also when the option is off: the header is then not read at
+ * all), or WSH_EBADREQ for a field that does not parse. */
+static int negotiate_deflate(const wsh_http_x_t *x, const wsh_worker_t *w, wsh_pmd_agreed_t *agreed)
+{
+    if (!w->srv->ws_opts.pmd_enabled)
+        return 0;
+    /* The head is capped at max-headers fields, so this array is too. */
+    wsh_pmd_field_t fields[128];
+    size_t cnt = 0;
+    for (size_t i = 0; i < x->req->header_cnt && cnt < sizeof fields / sizeof fields[0]; i++) {
+        const wsh_http_header_t *h = &x->req->headers[i];
+        if (h->name.len == 24 && strncasecmp(h->name.ptr, "Sec-WebSocket-Extensions", 24) == 0)
+            fields[cnt++] = (wsh_pmd_field_t){h->value.ptr, h->value.len};
+    }
+    return cnt ? wsh_pmd_negotiate(fields, cnt, agreed) : 0;
+}
+
 /* Checks the opening handshake and answers it; returns false after sending
- * the error response. */
-static bool accept_upgrade(wsh_http_x_t *x)
+ * the error response. *pmd_bits is set to the agreed deflate window, or 0
+ * when permessage-deflate was not agreed. */
+static bool accept_upgrade(wsh_http_x_t *x, uint8_t *pmd_bits)
 {
     char accept[WSH_UPGRADE_ACCEPT_LEN];
     const char *why = "bad handshake";
+    wsh_pmd_agreed_t agreed;
+    *pmd_bits = 0;
     int rc = wsh_upgrade_check(x->req, accept, &why);
+    int pmd = rc < 0 ? 0 : negotiate_deflate(x, x->data, &agreed);
+    if (pmd < 0) {
+        rc = pmd;
+        why = "malformed Sec-WebSocket-Extensions";
+    }
     if (rc < 0) {
         int status = wsh_err_http_status(rc);
         /* RFC 6455 §4.4: a version we do not speak is answered with the one we do. */
@@ -81,7 +109,9 @@ static bool accept_upgrade(wsh_http_x_t *x)
         wsh_http_respond_error(x->conn, status, wsh_err_name(rc), why, hdr, x->keep_alive);
         return false;
     }
-    wsh_http_respond_upgrade(x->conn, accept);
+    wsh_http_respond_upgrade(x->conn, accept, pmd ? agreed.response : NULL);
+    if (pmd)
+        *pmd_bits = agreed.server_bits;
     return true;
 }
 
@@ -154,13 +184,18 @@ static void route_ws(wsh_http_x_t *x)
     wsh_identity_t *who = NULL;
     if (!check_token(x, w, &who))
         return;
-    if (!accept_upgrade(x)) {
+    uint8_t pmd_bits;
+    if (!accept_upgrade(x, &pmd_bits)) {
         free(who);
         return;
     }
     const wsh_http_header_t *h = wsh_http_req_header(x->req, "X-Client-Id");
     wsh_client_t *cl = wsh_client_attach(w->hub, x->conn, &w->srv->ws_opts, h ? h->value.ptr : NULL,
                                          h ? h->value.len : 0);
+    /* No frame of the client's has been read yet: its bytes reach the new
+     * handler after this route returns. */
+    if (pmd_bits)
+        wsh_ws_enable_deflate(cl->ws, pmd_bits);
     wsh_authz_start(cl, who);
     /* ?channels=a,b subscribes on connect; the list is bounded by the
      * request head cap, so a buffer of that size always fits it. */
@@ -177,10 +212,13 @@ static void route_ws(wsh_http_x_t *x)
 static void route_echo(wsh_http_x_t *x)
 {
     wsh_worker_t *w = x->data;
-    if (!admit_handshake(x, w) || !accept_upgrade(x))
+    uint8_t pmd_bits;
+    if (!admit_handshake(x, w) || !accept_upgrade(x, &pmd_bits))
         return;
     wsh_log_debug(x->conn->id, "echo connection");
-    wsh_ws_start(x->conn, &w->srv->ws_opts, &wsh_echo_app, NULL);
+    wsh_ws_t *ws = wsh_ws_start(x->conn, &w->srv->ws_opts, &wsh_echo_app, NULL);
+    if (pmd_bits)
+        wsh_ws_enable_deflate(ws, pmd_bits);
 }
 
 void wsh_routes_register(wsh_worker_t *w)

@@ -23,6 +23,7 @@
 #include "obs/metrics.h"
 #include "store/history.h"
 #include "store/journal.h"
+#include "ws/deflate.h"
 #include "worker.h"
 
 static int prepare_data_dir(const char *dir)
@@ -120,6 +121,8 @@ int wsh_server_run(const wsh_config_t *cfg)
     srv.hub_opts.max_channels = cfg->max_channels;
     srv.ws_opts.ctrl_rate = (uint32_t)cfg->control_rate;
     srv.ws_opts.ctrl_burst = (uint32_t)(cfg->control_burst ? cfg->control_burst : 2 * cfg->control_rate);
+    srv.ws_opts.pmd_enabled = cfg->permessage_deflate;
+    srv.ws_opts.pmd_threshold = (uint32_t)cfg->deflate_threshold;
     srv.worker_cnt = worker_count(cfg);
     /* The journal's thread shares the history with the workers, and hands
      * committed messages to them through the bus, even with one worker. */
@@ -242,6 +245,7 @@ int wsh_server_run(const wsh_config_t *cfg)
     wsh_history_free(srv.history);
     wsh_tls_ctx_free(srv.tls);
     wsh_access_dispose(&access);
+    wsh_pmd_thread_dispose();
     wsh_log_info(0, "stopped");
     return exit_code;
 }

@@ -23,6 +23,7 @@
 #include "net/tls.h"
 #include "obs/metrics.h"
 #include "routes.h"
+#include "ws/deflate.h"
 
 /* Accepts per readiness: bounded so a connection storm cannot starve the
  * connections already open. */
@@ -347,6 +348,8 @@ void *wsh_worker_run(void *arg)
     wsh_worker_t *w = arg;
     wsh_metrics_register();
     wsh_loop_run(w->loop);
+    /* The thread's permessage-deflate streams end with it. */
+    wsh_pmd_thread_dispose();
     atomic_fetch_add(&w->srv->workers_done, 1);
     wsh_loop_wake(w->srv->workers[0].loop);
     return NULL;

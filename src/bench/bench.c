@@ -63,7 +63,7 @@ typedef struct opts {
     struct sockaddr_in server;
     wsh_bench_proto_t proto;
     uint32_t subscribers, channels, publishers, inflight, source_addrs, max_pending;
-    bool via_http, has_via, has_duration, has_count, has_warmup, has_source_addrs, idle, quiet;
+    bool via_http, has_via, has_duration, has_count, has_warmup, has_source_addrs, idle, quiet, deflate;
     double rate, connect_rate;
     uint64_t duration_ms, count, warmup_ms, drain_ms;
     size_t payload;
@@ -124,6 +124,7 @@ static void usage(FILE *out)
             "                              address below 20000 subscribers, else one per 20000)\n"
             "  --server-pid PID            report the server's RSS and CPU time from /proc\n"
             "  --idle                      connect and subscribe only, then hold for --duration (scenario S3)\n"
+            "  --deflate                   with --idle: offer permessage-deflate (memory of deflate connections)\n"
             "  --connect-rate N            new connections per second while ramping up (default: as accepted)\n"
             "  --max-pending N             handshakes in flight while ramping up (default 256)\n"
             "  --quiet                     no progress lines on stderr\n"
@@ -274,6 +275,10 @@ static int parse_flags(opts_t *o, int argc, char **argv)
             o->idle = true;
             continue;
         }
+        if (strcmp(a, "--deflate") == 0) {
+            o->deflate = true;
+            continue;
+        }
         if (strcmp(a, "--quiet") == 0) {
             o->quiet = true;
             continue;
@@ -370,6 +375,12 @@ static int parse_flags(opts_t *o, int argc, char **argv)
     }
     if (o->has_count && !o->has_warmup)
         o->warmup_ms = 0; /* "exactly M messages" means no warm-up publishes unless asked */
+    /* The generator does not inflate: it only holds idle deflate
+     * connections (welcome and subscribed stay under the threshold). */
+    if (o->deflate && !o->idle) {
+        bad_value("--deflate", "needs --idle", "");
+        return -1;
+    }
     if (!o->has_source_addrs) {
         o->source_addrs = 0;
         if (o->subscribers >= CONNS_PER_SOURCE)
@@ -947,6 +958,7 @@ int wsh_bench_main(int argc, char **argv)
     run->server = o->server;
     snprintf(run->host, sizeof run->host, "%s", o->host);
     snprintf(run->ws_path, sizeof run->ws_path, "%s", o->path);
+    run->offer_deflate = o->deflate;
     run->payload_len = o->payload;
     if (getrandom(&run->rng, sizeof run->rng, 0) != sizeof run->rng || run->rng == 0)
         run->rng = wsh_clock_mono_ns() | 1;

@@ -563,8 +563,9 @@ static void send_upgrade(wsh_bench_conn_t *c)
     char req[768];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     path, run->host, key);
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                     path, run->host, key,
+                     run->offer_deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "");
     out_append(c, req, (size_t)n);
     set_state(c, WSH_BENCH_ST_HANDSHAKE);
     wsh_bench_conn_flush(c);

@@ -70,6 +70,7 @@ typedef struct wsh_bench_run {
     struct sockaddr_in server;   /* loopback address to connect to */
     char host[64];               /* Host header: "127.0.0.1:8080" */
     char ws_path[256];           /* wshub's WebSocket path (from --url) */
+    bool offer_deflate;          /* handshakes offer permessage-deflate (--deflate, idle runs only) */
     size_t payload_len;          /* bytes of each published `data` */
     bool is_measuring;           /* count deliveries in the window and record latency */
     uint64_t measure_start_ns;   /* deliveries stamped before this are not measured */

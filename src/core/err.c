@@ -30,6 +30,7 @@ static const err_row_t rows[] = {
     {WSH_ENOMEM, 1009, 413, "too_large"},
     {WSH_EFORBIDDEN, 1008, 403, "forbidden"},
     {WSH_ESHUTDOWN, 1001, 503, "shutting_down"},
+    {WSH_EPAYLOAD, 1007, 400, "invalid_payload"},
 };
 
 static const err_row_t *find(int err)

@@ -26,6 +26,7 @@ enum {
     WSH_ENOMEM = -1017,       /* peer-sized allocation failed: 1009 / 413 */
     WSH_EFORBIDDEN = -1018,   /* authenticated but not allowed: 1008 / 403 */
     WSH_ESHUTDOWN = -1019,    /* server going away: 1001 / 503 */
+    WSH_EPAYLOAD = -1020,     /* payload inconsistent with its message (corrupt DEFLATE data): 1007 */
 };
 
 /* Close code for err (1011 for unknown errors, so no error leaves without one). */

@@ -14,6 +14,7 @@ static wsh_msg_t *init_msg(wsh_msg_t *m, size_t len)
     m->refcnt = 1;
     m->len = (uint32_t)len;
     m->alt = NULL;
+    m->alt_tag = 0;
     m->pub_ns = 0;
     return m;
 }

@@ -9,13 +9,15 @@
 /* Created by wsh_msg_new with refcnt 1 (the creator's reference); each holder
  * takes wsh_msg_ref and drops it with wsh_msg_unref; the last unref frees it.
  * The refcount is not atomic: a msg belongs to one loop thread at a time.
- * `alt` leaves room for another wire variant of the same frame (e.g. the
- * permessage-deflate one), built once per broadcast and freed with this one. */
+ * `alt` holds other wire variants of the same frame (the permessage-deflate
+ * ones, ws/deflate.c), built once per broadcast, chained through their own
+ * `alt` and freed with this one; `alt_tag` says which variant a msg is. */
 typedef struct wsh_msg {
     uint32_t refcnt;
     uint32_t len;
     struct wsh_msg *alt;
     uint64_t pub_ns;   /* wall-clock ns when the publish was accepted; 0 = not a publish */
+    uint8_t alt_tag;   /* 0 for a plain frame; a variant's kind, set by its maker */
     uint8_t data[];
 } wsh_msg_t;
 

@@ -2,6 +2,7 @@
 #include "http/response.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -69,16 +70,20 @@ void wsh_http_respond_error(wsh_conn_t *c, int status, const char *code, const c
     wsh_buf_dispose(&b);
 }
 
-void wsh_http_respond_upgrade(wsh_conn_t *c, const char *accept)
+void wsh_http_respond_upgrade(wsh_conn_t *c, const char *accept, const char *extensions)
 {
-    char head[256];
+    char head[384];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 101 Switching Protocols\r\n"
                      "Upgrade: websocket\r\n"
                      "Connection: Upgrade\r\n"
                      "Sec-WebSocket-Accept: %s\r\n"
+                     "%s%s%s"
                      "\r\n",
-                     accept);
+                     accept, extensions ? "Sec-WebSocket-Extensions: " : "", extensions ? extensions : "",
+                     extensions ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof head)
+        abort(); /* our own fixed-size strings: a bug, not peer input */
     wsh_msg_t *m = wsh_msg_new_copy(head, (size_t)n);
     wsh_conn_send_force(c, m);
     wsh_msg_unref(m);

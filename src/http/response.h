@@ -21,7 +21,9 @@ void wsh_http_respond(wsh_conn_t *c, int status, const char *ctype, const char *
 void wsh_http_respond_error(wsh_conn_t *c, int status, const char *code, const char *message,
                             const char *headers, bool keep_alive);
 
-/* Queues the 101 Switching Protocols answer with Sec-WebSocket-Accept. */
-void wsh_http_respond_upgrade(wsh_conn_t *c, const char *accept);
+/* Queues the 101 Switching Protocols answer with Sec-WebSocket-Accept and,
+ * when extensions is not NULL, a Sec-WebSocket-Extensions field with that
+ * value (at most WSH_PMD_RESPONSE_MAX bytes, ws/deflate.h). */
+void wsh_http_respond_upgrade(wsh_conn_t *c, const char *accept, const char *extensions);
 
 #endif

@@ -88,6 +88,10 @@ static const simple_t simple_metrics[] = {
     {"wshub_http_errors_total", "counter", "HTTP requests answered with a 4xx or 5xx status.", offsetof(wsh_metrics_t, http_errors)},
     {"wshub_presence_entries", "gauge", "Subscriptions listed in presence (channels of namespaces with the presence flag).", offsetof(wsh_metrics_t, presence_entries)},
     {"wshub_presence_refused_total", "counter", "Subscriptions left out of presence because a presence cap was reached.", offsetof(wsh_metrics_t, presence_refused)},
+    {"wshub_deflate_in_bytes_total", "counter", "permessage-deflate: payload bytes compressed (once per message and window size).", offsetof(wsh_metrics_t, deflate_in_bytes)},
+    {"wshub_deflate_out_bytes_total", "counter", "permessage-deflate: compressed size of those payloads.", offsetof(wsh_metrics_t, deflate_out_bytes)},
+    {"wshub_inflate_in_bytes_total", "counter", "permessage-deflate: compressed bytes of received messages.", offsetof(wsh_metrics_t, inflate_in_bytes)},
+    {"wshub_inflate_out_bytes_total", "counter", "permessage-deflate: inflated size of those messages.", offsetof(wsh_metrics_t, inflate_out_bytes)},
 };
 
 int wsh_metrics_render(wsh_buf_t *out)

@@ -36,6 +36,10 @@ typedef struct wsh_metrics {
     wsh_counter_t dead_letters;      /* messages with receipts not acked by every subscriber in time */
     wsh_counter_t presence_entries;  /* gauge: connections listed on presence channels */
     wsh_counter_t presence_refused;  /* subscriptions left unlisted by a presence cap */
+    wsh_counter_t deflate_in_bytes;  /* permessage-deflate: payload bytes compressed (once per message) */
+    wsh_counter_t deflate_out_bytes; /* ... and what they compressed to */
+    wsh_counter_t inflate_in_bytes;  /* compressed bytes of received messages */
+    wsh_counter_t inflate_out_bytes; /* ... and what they inflated to */
     wsh_counter_t closes[WSH_METRICS_CLOSE_CODES + 1]; /* close frames we sent, by code */
     wsh_counter_t lat_buckets[WSH_METRICS_LAT_BUCKETS + 1];
     wsh_counter_t lat_count;

@@ -7,6 +7,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "obs/metrics.h"
+#include "ws/deflate.h"
+#include "ws/utf8.h"
 
 static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len);
 static void on_shutdown(wsh_conn_t *c);
@@ -74,10 +76,19 @@ wsh_ws_t *wsh_ws_start_in(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws
     return start(c, opts, app, ws, ws + 1);
 }
 
+void wsh_ws_enable_deflate(wsh_ws_t *ws, uint8_t server_bits)
+{
+    ws->pmd_bits = server_bits;
+    ws->session.fp.allowed_rsv = WSH_PMD_RSV;
+}
+
 int wsh_ws_send(wsh_ws_t *ws, wsh_msg_t *frame)
 {
     if (ws->session.is_close_sent)
         return 0;
+    /* The one test the plain path pays for deflate. */
+    if (ws->pmd_bits)
+        frame = wsh_pmd_frame_for(frame, ws->pmd_bits, ws->opts->pmd_threshold);
     int rc = wsh_conn_send(ws->conn, frame);
     if (rc == WSH_ESLOW)
         wsh_ws_fail(ws, WSH_ESLOW, "send buffer over its limit");
@@ -165,15 +176,37 @@ static size_t on_data(wsh_conn_t *c, uint8_t *data, size_t len)
                           : rc == WSH_ENOMEM     ? "message too big"
                           : rc == WSH_EUNSUPPORTED ? "binary messages are not supported here"
                           : rc == WSH_EPOLICY    ? "too many fragments"
+                          : rc == WSH_EPAYLOAD   ? "invalid compressed data"
                                                  : "protocol error";
         wsh_ws_fail(ws, rc, why);
     }
     return len;
 }
 
+/* A message whose first frame had RSV1 (RFC 7692 §6): inflated under the
+ * connection's current message cap (the limit applies to what the
+ * application gets, catalogue B33), then validated as text would have been
+ * on arrival (RFC 6455 §8.1). */
+static int on_compressed(wsh_ws_t *ws, uint8_t opcode, const uint8_t *data, size_t len)
+{
+    uint8_t *plain;
+    size_t plain_len;
+    int rc = wsh_pmd_inflate(data, len, wsh_session_max_message(&ws->session), &plain, &plain_len);
+    if (rc < 0)
+        return rc;
+    if (opcode == WSH_OP_TEXT && !wsh_utf8_is_valid(plain, plain_len))
+        rc = WSH_EUTF8;
+    else
+        rc = ws->app->on_message(ws, opcode, plain, plain_len);
+    free(plain);
+    return rc;
+}
+
 static int s_on_message(void *ud, uint8_t opcode, uint8_t *data, size_t len)
 {
     wsh_ws_t *ws = ud;
+    if (ws->session.msg_rsv & WSH_PMD_RSV)
+        return on_compressed(ws, opcode, data, len);
     return ws->app->on_message(ws, opcode, data, len);
 }
 

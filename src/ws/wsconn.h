@@ -35,6 +35,8 @@ typedef struct wsh_ws_opts {
     uint64_t close_timeout_ms; /* wait for the peer's close frame after ours */
     uint32_t ctrl_rate;        /* pings per second a peer may send (then close 1008); 0 = no limit */
     uint32_t ctrl_burst;
+    uint32_t pmd_threshold;    /* permessage-deflate: payloads under this many bytes go uncompressed */
+    bool pmd_enabled;          /* permessage-deflate offers may be accepted (docs/compression.md) */
 } wsh_ws_opts_t;
 
 /* Owned by the net connection (its proto state); freed with it. */
@@ -48,6 +50,10 @@ struct wsh_ws {
     /* Whether our close frame went out is session.is_close_sent (one flag,
      * not two: this struct is part of every connection's cost). */
     wsh_bucket_t ctrl_bucket;  /* pings received (opts->ctrl_rate) */
+    /* permessage-deflate: 0 when not negotiated, else our compressor's window
+     * bits (8..15). It sits in what was tail padding: a connection without
+     * deflate costs nothing more, and one with it holds no zlib state. */
+    uint8_t pmd_bits;
 };
 
 /* Takes over c (already answered with 101) as a WebSocket. Returns the new
@@ -60,6 +66,13 @@ wsh_ws_t *wsh_ws_start(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_ap
  * connection, which the application may take from a pool. app->release
  * frees it when the connection ends. */
 wsh_ws_t *wsh_ws_start_in(wsh_conn_t *c, const wsh_ws_opts_t *opts, const wsh_ws_app_t *app, void *mem);
+
+/* Turns permessage-deflate on for ws (RFC 7692), before any frame of it is
+ * read: RSV1 becomes legal on a message's first frame, compressed messages
+ * are inflated before the application sees them, and wsh_ws_send sends the
+ * compressed variant of data frames at or over opts->pmd_threshold.
+ * server_bits is the window our compressor may use (8..15). */
+void wsh_ws_enable_deflate(wsh_ws_t *ws, uint8_t server_bits);
 
 /* Queues a complete frame (a reference is taken). When the out-queue is over
  * its cap the connection is closed with 4008 and WSH_ESLOW returned. Frames

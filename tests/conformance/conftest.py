@@ -15,8 +15,10 @@ import pytest  # noqa: E402
 from hubproc import Hub, hub_binary, timeout_scale  # noqa: E402
 from wsclient import WsClient  # noqa: E402
 
-# The echo endpoint with limits that let group 9's 16 MiB messages through.
-HUB_ARGS = ("--echo", "--max-message", "16777216", "--max-queue", "67108864")
+# The echo endpoint with limits that let group 9's 16 MiB messages through,
+# and permessage-deflate for groups 12-13 (connections that do not offer it,
+# groups 1-10, are unaffected: the hub only uses it where it was agreed).
+HUB_ARGS = ("--echo", "--max-message", "16777216", "--max-queue", "67108864", "--permessage-deflate")
 
 
 def _tail(text, lines=40):
@@ -84,13 +86,14 @@ def hub(hub_keeper):
 
 @pytest.fixture
 def connect(hub):
-    """connect(path="/echo") -> an open WsClient after a checked handshake."""
+    """connect(path="/echo", extensions=None) -> an open WsClient after a
+    checked handshake (extensions: a Sec-WebSocket-Extensions offer)."""
     clients = []
 
-    def _connect(path="/echo"):
+    def _connect(path="/echo", extensions=None):
         c = WsClient(hub.port, path=path, scale=timeout_scale())
         clients.append(c)
-        return c.connect()
+        return c.connect(extensions=extensions)
 
     yield _connect
     for c in clients:

@@ -17,7 +17,7 @@ from utf8_vectors import first_invalid, vectors  # noqa: E402
 BEGIN, END = "<!-- cases:begin -->", "<!-- cases:end -->"
 GROUPS = [("1", "Framing"), ("2", "Pings and pongs"), ("3", "Reserved bits"), ("4", "Reserved opcodes"),
           ("5", "Fragmentation"), ("6", "UTF-8"), ("7", "Close handling"), ("9", "Limits and performance"),
-          ("10", "Miscellaneous")]
+          ("10", "Miscellaneous"), ("12", "permessage-deflate"), ("13", "permessage-deflate offers")]
 
 
 def cell(s):

@@ -63,7 +63,8 @@ def test_limit_fragments_over_max_message_fail_1009_on_the_last_header(connect):
 
 
 MODULES = ["test_1_framing", "test_2_pings", "test_3_reserved_bits", "test_4_opcodes",
-           "test_5_fragmentation", "test_6_utf8", "test_7_close", "test_9_limits", "test_10_misc"]
+           "test_5_fragmentation", "test_6_utf8", "test_7_close", "test_9_limits", "test_10_misc",
+           "test_12_deflate", "test_13_deflate"]
 
 
 def all_cases():

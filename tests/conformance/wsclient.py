@@ -10,6 +10,7 @@ import os
 import socket
 import struct
 import time
+import zlib
 
 OP_CONT = 0x0
 OP_TEXT = 0x1
@@ -76,6 +77,38 @@ def encode_fragments(opcode, payload, frag_size):
     return out
 
 
+def deflate_message(payload, wbits=15):
+    """One message compressed as RFC 7692 §7.2.1 says: raw DEFLATE, ended by a
+    sync flush whose 00 00 ff ff is removed; a fresh compressor each time
+    (the hub answers client_no_context_takeover)."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -wbits)
+    out = c.compress(bytes(payload)) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def encode_deflate_fragments(opcode, payload, frag_size):
+    """A compressed message as frames: RSV1 on the first only (§6.1)."""
+    data = deflate_message(payload)
+    frames = encode_fragments(opcode, data, frag_size)
+    first = bytearray(frames[0])
+    first[0] |= 0x40
+    frames[0] = bytes(first)
+    return frames
+
+
+def parse_extension(value):
+    """The parameters of one extension in a Sec-WebSocket-Extensions answer,
+    as {name: value or True}, plus its name under "" (a small parser: the hub
+    answers with plain tokens)."""
+    parts = [p.strip() for p in value.split(";")]
+    out = {"": parts[0]}
+    for p in parts[1:]:
+        k, eq, v = p.partition("=")
+        out[k.strip()] = v.strip().strip('"') if eq else True
+    return out
+
+
 def close_payload(code=None, reason=b""):
     if code is None:
         return b""
@@ -124,11 +157,16 @@ class WsClient:
         self.reset = False
         self._frag_op = None
         self._frag_parts = []
+        self._frag_rsv = 0
         self.frames_received = 0
+        self.deflate = None  # the agreed permessage-deflate parameters, when one was
+        self.compressed_received = 0  # messages that arrived with RSV1
 
     # ---- connection -----------------------------------------------------
 
-    def connect(self, timeout=5.0):
+    def connect(self, timeout=5.0, extensions=None):
+        """Opens the connection; extensions: a Sec-WebSocket-Extensions value
+        to offer (then self.deflate holds what the server agreed, or None)."""
         deadline = time.monotonic() + timeout * self.scale
         self.sock = socket.create_connection((self.host, self.port), timeout=timeout * self.scale)
         # Chopped sends must leave the client as separate segments.
@@ -139,7 +177,10 @@ class WsClient:
                b"Upgrade: websocket\r\n"
                b"Connection: Upgrade\r\n"
                b"Sec-WebSocket-Key: " + key + b"\r\n"
-               b"Sec-WebSocket-Version: 13\r\n\r\n")
+               b"Sec-WebSocket-Version: 13\r\n")
+        if extensions:
+            req += b"Sec-WebSocket-Extensions: " + extensions.encode() + b"\r\n"
+        req += b"\r\n"
         self.sock.sendall(req)
         while b"\r\n\r\n" not in self.buf:
             self._recv_some(deadline, "the handshake response")
@@ -158,8 +199,17 @@ class WsClient:
         assert "upgrade" in [t.strip().lower() for t in headers.get("connection", "").split(",")], head
         accept = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
         assert headers.get("sec-websocket-accept") == accept, head
-        # No extension was offered, so none may be in force (RFC 6455 §9.1).
-        assert "sec-websocket-extensions" not in headers, head
+        if not extensions:
+            # No extension was offered, so none may be in force (RFC 6455 §9.1).
+            assert "sec-websocket-extensions" not in headers, head
+        elif "sec-websocket-extensions" in headers:
+            agreed = parse_extension(headers["sec-websocket-extensions"])
+            # RFC 7692 §7.1: only an offered extension, with known parameters.
+            assert agreed[""] == "permessage-deflate", head
+            known = {"", "server_no_context_takeover", "client_no_context_takeover",
+                     "server_max_window_bits", "client_max_window_bits"}
+            assert set(agreed) <= known, head
+            self.deflate = agreed
         return self
 
     def close_socket(self):
@@ -253,7 +303,11 @@ class WsClient:
             assert n >> 63 == 0, "server set the MSB of a 64-bit length (RFC 6455 §5.2)"
             assert n > 0xFFFF, "server used a 64-bit length for %d octets (RFC 6455 §5.2: minimal encoding)" % n
         assert not masked, "server masked a frame (RFC 6455 §5.1: a server MUST NOT mask)"
-        assert rsv == 0, "server set RSV=%d without an extension (RFC 6455 §5.2)" % rsv
+        if self.deflate is not None and rsv == 4:
+            # RFC 7692 §6.1: RSV1 only on the first frame of a data message.
+            assert opcode in (OP_TEXT, OP_BINARY), "server set RSV1 on opcode %#x (RFC 7692 §6.1)" % opcode
+        else:
+            assert rsv == 0, "server set RSV=%d without an extension (RFC 6455 §5.2)" % rsv
         assert opcode in (OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG), \
             "server sent reserved opcode %#x (RFC 6455 §5.2)" % opcode
         if opcode >= 8:
@@ -271,7 +325,7 @@ class WsClient:
         deadline = time.monotonic() + timeout * self.scale
         while True:
             remaining = max(deadline - time.monotonic(), 0.001) / self.scale
-            fin, _rsv, opcode, payload = self.recv_frame(remaining)
+            fin, rsv, opcode, payload = self.recv_frame(remaining)
             if opcode == OP_CLOSE:
                 assert len(payload) != 1, "server sent a 1-octet close payload (RFC 6455 §5.5.1)"
                 code, reason = None, b""
@@ -294,11 +348,23 @@ class WsClient:
             else:
                 assert self._frag_op is None, "server started a message inside a fragmented one (RFC 6455 §5.4)"
                 self._frag_op = opcode
+                self._frag_rsv = rsv
                 self._frag_parts = [payload]
             if not fin:
                 continue
             op, data = self._frag_op, b"".join(self._frag_parts)
-            self._frag_op, self._frag_parts = None, []
+            if self._frag_rsv & 4:
+                self.compressed_received += 1
+                # RFC 7692 §7.2.2: append the tail, inflate. The hub agreed
+                # server_no_context_takeover, so each message stands alone.
+                assert "server_no_context_takeover" in self.deflate, "context takeover not expected"
+                bits = int(self.deflate.get("server_max_window_bits", 15))
+                d = zlib.decompressobj(-max(bits, 9))
+                try:
+                    data = d.decompress(data + b"\x00\x00\xff\xff")
+                except zlib.error as e:
+                    raise AssertionError("server sent a compressed message that does not inflate: %s" % e)
+            self._frag_op, self._frag_parts, self._frag_rsv = None, [], 0
             if op == OP_TEXT:
                 try:
                     data.decode("utf-8")

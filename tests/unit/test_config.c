@@ -357,6 +357,38 @@ static void test_config_env_sets_each_option(void **state)
     wsh_config_dispose(&cfg);
 }
 
+/* permessage-deflate is opt-in: off with a 128-byte threshold by default,
+ * and on through each layer (docs/compression.md). */
+static void test_config_permessage_deflate_is_off_by_default_and_set_by_each_layer(void **state)
+{
+    (void)state;
+    wsh_config_t cfg;
+    load_ok(&cfg, NOARGS, NOARGS);
+    assert_false(cfg.permessage_deflate);
+    assert_int_equal(cfg.deflate_threshold, 128);
+    wsh_config_dispose(&cfg);
+    load_ok(&cfg, ARGS("--permessage-deflate", "--deflate-threshold", "1KiB"), NOARGS);
+    assert_true(cfg.permessage_deflate);
+    assert_int_equal(cfg.deflate_threshold, 1024);
+    wsh_config_dispose(&cfg);
+    load_ok(&cfg, NOARGS, ARGS("WSHUB_PERMESSAGE_DEFLATE=on", "WSHUB_DEFLATE_THRESHOLD=0"));
+    assert_true(cfg.permessage_deflate);
+    assert_int_equal(cfg.deflate_threshold, 0);
+    wsh_config_dispose(&cfg);
+    const char *path = write_file(0, "permessage-deflate = on\ndeflate-threshold = 256\n");
+    load_ok(&cfg, ARGS("--config", path), NOARGS);
+    assert_true(cfg.permessage_deflate);
+    assert_int_equal(cfg.deflate_threshold, 256);
+    wsh_config_dispose(&cfg);
+    /* Flags win over the file. */
+    load_ok(&cfg, ARGS("--config", path, "--permessage-deflate=off"), NOARGS);
+    assert_false(cfg.permessage_deflate);
+    wsh_config_dispose(&cfg);
+    unlink(path);
+    load_fails_naming(ARGS("--permessage-deflate=sometimes"), NOARGS, "--permessage-deflate", "\"sometimes\"");
+    load_fails_naming(ARGS("--deflate-threshold", "lots"), NOARGS, "--deflate-threshold", "\"lots\"");
+}
+
 static void test_config_env_listen_is_a_comma_list(void **state)
 {
     (void)state;
@@ -807,6 +839,7 @@ int main(void)
         cmocka_unit_test(test_config_repeated_listen_flags_accumulate_up_to_16),
         cmocka_unit_test(test_config_help_and_version_return_one_and_print_to_stdout),
         cmocka_unit_test(test_config_env_sets_each_option),
+        cmocka_unit_test(test_config_permessage_deflate_is_off_by_default_and_set_by_each_layer),
         cmocka_unit_test(test_config_env_listen_is_a_comma_list),
         cmocka_unit_test(test_config_env_names_must_match_exactly),
         cmocka_unit_test(test_config_env_error_names_the_variable_and_value),

@@ -42,6 +42,7 @@ static const row_t want[] = {
     {WSH_ENOMEM, 1009, 413, "too_large"},
     {WSH_EFORBIDDEN, 1008, 403, "forbidden"},
     {WSH_ESHUTDOWN, 1001, 503, "shutting_down"},
+    {WSH_EPAYLOAD, 1007, 400, "invalid_payload"},
 };
 #define WANT_CNT (sizeof want / sizeof want[0])
 
@@ -102,7 +103,7 @@ static void test_err_close_codes_are_sendable(void **state)
 static void test_err_unknown_errors_fall_back_to_internal(void **state)
 {
     (void)state;
-    const int unknown[] = {0, -1, -EPIPE, -ECONNRESET, -1000, -1020, -9999, 1};
+    const int unknown[] = {0, -1, -EPIPE, -ECONNRESET, -1000, -1021, -9999, 1};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         assert_int_equal(wsh_err_close_code(unknown[i]), 1011);
         assert_int_equal(wsh_err_http_status(unknown[i]), 500);

@@ -66,6 +66,10 @@ static const char *const simple_names[][2] = {
     {"wshub_dead_letters_total", "counter"},
     {"wshub_presence_entries", "gauge"},
     {"wshub_presence_refused_total", "counter"},
+    {"wshub_deflate_in_bytes_total", "counter"},
+    {"wshub_deflate_out_bytes_total", "counter"},
+    {"wshub_inflate_in_bytes_total", "counter"},
+    {"wshub_inflate_out_bytes_total", "counter"},
 };
 
 static void test_metrics_render_names_every_metric_with_help_and_type(void **state)
@@ -117,9 +121,10 @@ static void test_metrics_render_is_well_formed_text(void **state)
         assert_ptr_equal(num_end, end); /* exactly one number after the series */
         samples++;
     }
-    /* 16 simple metrics (with dead letters and the two of presence), 14
-     * close codes, 16 buckets, sum and count. */
-    assert_int_equal(samples, 16 + 14 + 16 + 2);
+    /* 20 simple metrics (with dead letters, the two of presence and the
+     * four deflate byte counters), 14 close codes, 16 buckets, sum and
+     * count. */
+    assert_int_equal(samples, 20 + 14 + 16 + 2);
     free(t);
 }
 
