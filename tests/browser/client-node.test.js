@@ -176,3 +176,24 @@ test('ping() measures a round trip, and rejects when the connection goes first',
   hub.signal('SIGCONT');
   await next(c, 'connected');
 });
+
+test('presence() asked while the hub is down is answered after the reconnect; its queue is bounded',
+  async (t) => {
+    const ns = ['--namespace', 'room.:anon-sub,anon-pub,presence'];
+    const first = await hubFor(t, ns);
+    const c = await clientFor(t, first, { queueLimit: 2 });
+    c.subscribe('room.n', () => {});
+    await next(c, 'subscribed');
+    const reconnecting = next(c, 'reconnecting');
+    assert.equal(await first.stop(), 0);
+    first.expectRunning = false;
+    await reconnecting;
+    const asked = [c.presence('room.n'), c.presence('room.other')];
+    await assert.rejects(c.presence('room.n'), (e) => e.code === 'queue_full');
+    const second = await hubFor(t, ns, { listen: `127.0.0.1:${first.port}` });
+    assert.ok(second);
+    // Resubscribed before the question is sent: the list has this client.
+    const [mine, other] = await Promise.all(asked);
+    assert.deepEqual(mine, { channel: 'room.n', count: 1, truncated: false, clients: [{ client: c.clientId }] });
+    assert.deepEqual(other, { channel: 'room.other', count: 0, truncated: false, clients: [] });
+  });
