@@ -656,7 +656,8 @@ export class WshubClient {
     const q = this._queries.get(m.id);
     if (!q) return;
     this._queries.delete(m.id);
-    const clients = Array.isArray(m.clients) ? m.clients.map(presenceEntry) : [];
+    // Entries without a string client id cannot be applied to anyone's set: left out.
+    const clients = Array.isArray(m.clients) ? m.clients.filter(isEntry).map(presenceEntry) : [];
     q.resolve({
       channel: m.channel,
       count: Number.isSafeInteger(m.count) ? m.count : clients.length,
@@ -669,7 +670,7 @@ export class WshubClient {
   // is on (never about this connection itself). Events for a channel the
   // application has just unsubscribed from may still be in flight: dropped.
   _onPresenceEvent(m) {
-    if (!this._subs.has(m.channel)) return;
+    if (!this._subs.has(m.channel) || !isEntry(m)) return;
     this._emit(m.type, { channel: m.channel, ...presenceEntry(m) });
   }
 
@@ -725,6 +726,10 @@ export class WshubClient {
       // Quota or disabled storage: resuming within this page still works.
     }
   }
+}
+
+function isEntry(m) {
+  return !!m && typeof m === 'object' && typeof m.client === 'string';
 }
 
 /** { client, user? } of one presence entry or join/leave frame: user only when the hub sent one. */
