@@ -15,6 +15,7 @@ static const char USAGE[] =
     "  wshub pub CHANNEL [DATA|-] [--receipts N] [--timeout MS]\n"
     "  wshub channels [--pretty]\n"
     "  wshub history CHANNEL [--since N] [--limit M] [--pretty]\n"
+    "  wshub presence CHANNEL [--pretty]\n"
     "common options: --url URL (or WSHUB_URL; default ws://127.0.0.1:8080/ws),\n"
     "  --token T (or WSHUB_TOKEN), --ca-file PEM, --insecure, --timeout MS\n"
     "exit codes: 0 ok, 1 hub error, 2 usage, 3 cannot connect, 4 timeout (docs/clients.md)\n";
@@ -22,7 +23,7 @@ static const char USAGE[] =
 bool wsh_cli_is_command(const char *cmd)
 {
     return strcmp(cmd, "sub") == 0 || strcmp(cmd, "pub") == 0 || strcmp(cmd, "channels") == 0 ||
-           strcmp(cmd, "history") == 0;
+           strcmp(cmd, "history") == 0 || strcmp(cmd, "presence") == 0;
 }
 
 void wsh_cli_client_options(const wsh_cli_opts_t *o, wshub_options_t *wo)
@@ -187,6 +188,8 @@ int wsh_cli_main(const char *cmd, int argc, char **argv)
         rc = wsh_cli_pub(&o);
     else if (strcmp(cmd, "channels") == 0)
         rc = wsh_cli_channels(&o);
+    else if (strcmp(cmd, "presence") == 0)
+        rc = wsh_cli_presence(&o);
     else
         rc = wsh_cli_history(&o);
     free(o.argv);

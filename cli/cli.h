@@ -1,4 +1,4 @@
-/* The wshub CLI's client subcommands (sub, pub, channels, history) built on
+/* The wshub CLI's client subcommands (sub, pub, channels, history, presence) built on
  * libwshub and the tiny HTTP client; src/main.c dispatches here. Not the
  * server's options (config.c) or the bench tool. Exit codes: docs/clients.md. */
 #ifndef WSH_CLI_H
@@ -49,6 +49,7 @@ int wsh_cli_sub(const wsh_cli_opts_t *o);
 int wsh_cli_pub(const wsh_cli_opts_t *o);
 int wsh_cli_channels(const wsh_cli_opts_t *o);
 int wsh_cli_history(const wsh_cli_opts_t *o);
+int wsh_cli_presence(const wsh_cli_opts_t *o);
 
 /* Prints one message as a JSON line {"channel","offset","ts","epoch","data"}
  * (or a human line when pretty) and flushes, so pipes see it at once. */

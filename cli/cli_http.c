@@ -1,5 +1,6 @@
-/* `wshub channels` and `wshub history`: calls to the hub's HTTP API, whose
- * base comes from the WebSocket URL (ws -> http, wss -> https). */
+/* `wshub channels`, `wshub history` and `wshub presence`: calls to the
+ * hub's HTTP API, whose base comes from the WebSocket URL (ws -> http,
+ * wss -> https). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "cli.h"
 #include "core/json.h"
+#include "frames.h"
 #include "http_client.h"
 #include "url.h"
 #include "wshub.h"
@@ -163,4 +165,66 @@ int wsh_cli_history(const wsh_cli_opts_t *o)
     free(toks);
     wsh_buf_dispose(&a.body);
     return WSH_CLI_OK;
+}
+
+/* Prints s in a column of width w for a terminal: control characters
+ * (a user is whatever a token's `sub` says) become '?', so no escape
+ * sequence from the hub reaches the terminal. */
+static void print_cell(const char *s, int w)
+{
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
+        putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
+    for (; n < w; n++)
+        putchar(' ');
+}
+
+int wsh_cli_presence(const wsh_cli_opts_t *o)
+{
+    /* Checked here like `pub`/`sub` names: a name the hub must refuse is a
+     * bad command line, not a hub error. */
+    if (!wsh_sf_channel_ok(o->argv[0])) {
+        wsh_cli_error("\"%s\" is not a channel name (1-255 bytes of A-Z a-z 0-9 _ . : @ / -)", o->argv[0]);
+        return WSH_CLI_EUSAGE;
+    }
+    char path[1024] = "/api/channels/";
+    size_t n = strlen(path);
+    n += encode_segment(path + n, sizeof path - n - 16, o->argv[0]);
+    snprintf(path + n, sizeof path - n, "/presence");
+    wsh_http_answer_t a;
+    int rc = get(o, path, &a);
+    if (rc != WSH_CLI_OK)
+        return rc;
+    const char *s = a.body.len ? (const char *)a.body.data : "";
+    wshub_presence_entry_t *e = NULL;
+    size_t cnt = 0;
+    int cnt_toks;
+    wsh_json_tok_t *toks = a.body.len ? parse_body(&a, &cnt_toks) : NULL;
+    int ci = toks ? wsh_json_obj_get(s, toks, 0, "count") : -1;
+    if (!toks || ci < 0 || toks[ci].type != WSH_JSON_NUMBER ||
+        wsh_sf_presence_entries(s, a.body.len, &e, &cnt) != 0 || wsh_json_obj_get(s, toks, 0, "clients") < 0) {
+        wsh_cli_error("unexpected answer from the hub: %.200s", s);
+        rc = WSH_CLI_EHUB;
+        goto done;
+    }
+    if (!o->pretty) {
+        /* The hub's answer as it is: one JSON object, like `channels`. */
+        printf("%s\n", s);
+        goto done;
+    }
+    uint64_t count = field_u64(s, toks, 0, "count");
+    printf("%-40s %s\n", "CLIENT", "USER");
+    for (size_t i = 0; i < cnt; i++) {
+        print_cell(e[i].client, 40);
+        putchar(' ');
+        print_cell(e[i].user ? e[i].user : "-", 0);
+        putchar('\n');
+    }
+    if (count > cnt)
+        printf("(%zu of %" PRIu64 " listed: the hub truncated the list)\n", cnt, count);
+done:
+    free(e);
+    free(toks);
+    wsh_buf_dispose(&a.body);
+    return rc;
 }

@@ -84,7 +84,8 @@ int wshub_client_new(const wshub_options_t *o, wshub_client_t **out)
     c->o = *o;
     c->tp.fd = -1;
     c->pubs_tail = &c->pubs;
-    c->next_pub_id = c->next_sub_id = 1;
+    c->next_pub_id = c->next_sub_id = c->next_preq_id = 1;
+    c->preqs_tail = &c->preqs;
     int rc = WSHUB_ENOMEM;
     c->url_str = dup_str(o->url ? o->url : "ws://127.0.0.1:8080/ws");
     c->token = dup_str(o->token);
@@ -166,6 +167,7 @@ static void drop_link(wshub_client_t *c)
     c->client_id[0] = '\0';
     wsh_cl_pubs_reset(c);
     wsh_cl_subs_reset(c);
+    wsh_cl_presence_reset(c);
 }
 
 /* Becomes CLOSED: answers every unanswered publish with WSHUB_ECLOSED. */
@@ -175,6 +177,7 @@ static void finish_close(wshub_client_t *c, int err)
     c->phase = PH_NONE;
     set_state(c, WSHUB_STATE_CLOSED, err);
     wsh_cl_pubs_fail_all(c);
+    wsh_cl_presence_fail_all(c);
 }
 
 static void begin_attempt(wshub_client_t *c, uint64_t now);
@@ -271,6 +274,7 @@ void wshub_client_free(wshub_client_t *c)
     wsh_tp_close(&c->tp);
     wsh_cl_pubs_free(c);
     wsh_cl_subs_free(c);
+    wsh_cl_presence_free(c);
     wsh_buf_dispose(&c->head);
     wsh_buf_dispose(&c->out);
     wsh_buf_dispose(&c->msg);
@@ -293,6 +297,7 @@ static void on_welcome(wshub_client_t *c, const wsh_sf_t *f)
     snprintf(c->client_id, sizeof c->client_id, "%s", f->client);
     for (sub_t *s = c->subs; s; s = s->next)
         wsh_cl_send_subscribe(c, s);
+    wsh_cl_presence_send_all(c);
     for (pub_t *p = c->pubs; p; p = p->next)
         wsh_cl_send_publish(c, p);
     set_state(c, WSHUB_STATE_CONNECTED, 0);
@@ -304,6 +309,8 @@ static void on_error_frame(wshub_client_t *c, const wsh_sf_t *f)
         wsh_cl_pubs_on_error(c, f);
     else if (f->id_kind == 'h' || f->id_kind == 's')
         wsh_cl_subs_on_error(c, f);
+    else if (f->id_kind == 'w')
+        wsh_cl_presence_on_error(c, f);
 }
 
 /* One complete text message from the hub. */
@@ -328,6 +335,9 @@ static int on_text(wshub_client_t *c, const char *s, size_t len)
     case WSH_SF_PUBLISHED: wsh_cl_on_published(c, &f); break;
     case WSH_SF_RECEIPT: wsh_cl_on_receipt(c, &f); break;
     case WSH_SF_ERROR: on_error_frame(c, &f); break;
+    case WSH_SF_PRESENCE: wsh_cl_on_presence(c, &f, s, len); break;
+    case WSH_SF_JOIN:
+    case WSH_SF_LEAVE: wsh_cl_on_presence_event(c, &f, s, len); break;
     default: break;
     }
     return 0;

@@ -55,6 +55,17 @@ typedef struct sub {
     char channel[];
 } sub_t;
 
+/* One presence request not yet answered. Created by wshub_presence, freed
+ * after its callback ran (answer, error, or close). */
+typedef struct preq {
+    struct preq *next;
+    uint64_t id;
+    bool is_sent;   /* sent on the current connection */
+    wshub_presence_cb cb;
+    void *arg;
+    char channel[];
+} preq_t;
+
 struct wshub_client {
     wshub_options_t o;
     char *url_str, *token, *ca_file;
@@ -95,6 +106,11 @@ struct wshub_client {
     pub_t *pubs, **pubs_tail;
     size_t pub_cnt;
     sub_t *subs;
+
+    uint64_t next_preq_id;
+    preq_t *preqs, **preqs_tail; /* presence requests, oldest first */
+    size_t preq_cnt;
+    wshub_presence_event_cb on_presence_event;
 };
 
 /* client.c: appends one masked text frame holding json to the out-buffer. */
@@ -110,6 +126,8 @@ void wsh_cl_on_message(wshub_client_t *c, const wsh_sf_t *f, const char *raw, si
 void wsh_cl_on_history(wshub_client_t *c, const wsh_sf_t *f, const char *raw, size_t len);
 /* client_subs.c: an error frame answering a subscribe ('s') or a repair ('h'). */
 void wsh_cl_subs_on_error(wshub_client_t *c, const wsh_sf_t *f);
+/* client_subs.c: true when the application is subscribed to channel. */
+bool wsh_cl_is_subscribed(const wshub_client_t *c, const char *channel);
 /* client_subs.c: forget per-connection state (repairs in flight). */
 void wsh_cl_subs_reset(wshub_client_t *c);
 void wsh_cl_subs_free(wshub_client_t *c);
@@ -125,5 +143,20 @@ void wsh_cl_pubs_reset(wshub_client_t *c);
 /* client_pubs.c: answers every queued publish with WSHUB_ECLOSED and frees it. */
 void wsh_cl_pubs_fail_all(wshub_client_t *c);
 void wsh_cl_pubs_free(wshub_client_t *c);
+
+/* client_presence.c: sends every presence request not yet sent on this
+ * connection (after the resubscribes, so the list includes this client). */
+void wsh_cl_presence_send_all(wshub_client_t *c);
+/* client_presence.c: a `presence` answer; raw/len is the frame's text. */
+void wsh_cl_on_presence(wshub_client_t *c, const wsh_sf_t *f, const char *raw, size_t len);
+/* client_presence.c: a `join` or `leave` frame. */
+void wsh_cl_on_presence_event(wshub_client_t *c, const wsh_sf_t *f, const char *raw, size_t len);
+/* client_presence.c: an error frame answering a presence request ('w'). */
+void wsh_cl_presence_on_error(wshub_client_t *c, const wsh_sf_t *f);
+/* client_presence.c: marks every request unsent (the link dropped). */
+void wsh_cl_presence_reset(wshub_client_t *c);
+/* client_presence.c: answers every request with WSHUB_ECLOSED and frees it. */
+void wsh_cl_presence_fail_all(wshub_client_t *c);
+void wsh_cl_presence_free(wshub_client_t *c);
 
 #endif

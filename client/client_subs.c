@@ -18,6 +18,14 @@ static sub_t *find_sub(wshub_client_t *c, const char *channel)
     return NULL;
 }
 
+bool wsh_cl_is_subscribed(const wshub_client_t *c, const char *channel)
+{
+    for (const sub_t *s = c->subs; s; s = s->next)
+        if (strcmp(s->channel, channel) == 0)
+            return true;
+    return false;
+}
+
 static void remove_sub(wshub_client_t *c, sub_t *gone)
 {
     for (sub_t **pp = &c->subs; *pp; pp = &(*pp)->next) {

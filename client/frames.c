@@ -57,7 +57,8 @@ int wsh_sf_parse(const char *s, size_t len, wsh_sf_t *f)
     static const struct { const char *name; wsh_sf_type_t type; } types[] = {
         {"welcome", WSH_SF_WELCOME},     {"subscribed", WSH_SF_SUBSCRIBED}, {"unsubscribed", WSH_SF_UNSUBSCRIBED},
         {"published", WSH_SF_PUBLISHED}, {"message", WSH_SF_MESSAGE},       {"receipt", WSH_SF_RECEIPT},
-        {"error", WSH_SF_ERROR},         {"history", WSH_SF_HISTORY},
+        {"error", WSH_SF_ERROR},         {"history", WSH_SF_HISTORY},       {"presence", WSH_SF_PRESENCE},
+        {"join", WSH_SF_JOIN},           {"leave", WSH_SF_LEAVE},
     };
     /* A hub frame has a dozen top-level fields; room for more keeps unknown
      * future fields harmless. Deeper values (data) are validated, not recorded. */
@@ -107,6 +108,81 @@ int wsh_sf_each_history_message(const char *s, size_t len, void (*each)(void *us
     return rc;
 }
 
+/* Decodes string token t into the string area at *next (room checked by
+ * the caller: a decoded string is shorter than its quoted form). */
+static const char *take_str(const char *s, const wsh_json_tok_t *t, char **next)
+{
+    char *out = *next;
+    long n = wsh_json_str_decode(s, t, out, t->end - t->start);
+    /* A \u0000 would cut the C string: refuse it rather than report a
+     * different id than the hub's. */
+    if (n < 0 || strlen(out) != (size_t)n)
+        return NULL;
+    *next = out + n + 1;
+    return out;
+}
+
+/* Reads {"client":..., "user":...} at toks[obj] into e. 0 or WSHUB_EPROTO. */
+static int take_entry(const char *s, const wsh_json_tok_t *toks, int obj, wshub_presence_entry_t *e, char **next)
+{
+    if (toks[obj].type != WSH_JSON_OBJECT)
+        return WSHUB_EPROTO;
+    int ci = wsh_json_obj_get(s, toks, obj, "client");
+    int ui = wsh_json_obj_get(s, toks, obj, "user");
+    if (ci < 0 || toks[ci].type != WSH_JSON_STRING || (ui >= 0 && toks[ui].type != WSH_JSON_STRING))
+        return WSHUB_EPROTO;
+    e->client = take_str(s, &toks[ci], next);
+    e->user = ui >= 0 ? take_str(s, &toks[ui], next) : NULL;
+    return e->client && (ui < 0 || e->user) ? 0 : WSHUB_EPROTO;
+}
+
+int wsh_sf_presence_entries(const char *s, size_t len, wshub_presence_entry_t **out, size_t *cnt)
+{
+    *out = NULL;
+    *cnt = 0;
+    /* Every recorded value takes at least one byte, so len + 2 tokens always fit. */
+    wsh_json_tok_t *toks = malloc((len + 2) * sizeof *toks);
+    if (!toks)
+        return WSHUB_ENOMEM;
+    int rc = WSHUB_EPROTO;
+    wshub_presence_entry_t *e = NULL;
+    int n = wsh_json_parse(s, len, toks, len + 2, 3, 128, NULL);
+    if (n < 1 || toks[0].type != WSH_JSON_OBJECT)
+        goto done;
+    int arr = wsh_json_obj_get(s, toks, 0, "clients");
+    if (arr >= 0 && toks[arr].type != WSH_JSON_ARRAY)
+        goto done;
+    size_t want = arr >= 0 ? toks[arr].size : 1;
+    if (want == 0) {
+        rc = 0;
+        goto done;
+    }
+    /* The entries, then their strings: each decoded string (with its NUL)
+     * is no longer than its quoted form, so len bytes hold them all. */
+    rc = WSHUB_ENOMEM;
+    e = malloc(want * sizeof *e + len);
+    if (!e)
+        goto done;
+    char *next = (char *)(e + want);
+    rc = 0;
+    if (arr < 0) {
+        rc = take_entry(s, toks, 0, &e[0], &next);
+    } else {
+        uint32_t i = (uint32_t)arr + 1;
+        for (size_t k = 0; k < want && rc == 0; k++, i = toks[i].next)
+            rc = take_entry(s, toks, (int)i, &e[k], &next);
+    }
+    if (rc == 0) {
+        *out = e;
+        *cnt = want;
+        e = NULL;
+    }
+done:
+    free(e);
+    free(toks);
+    return rc;
+}
+
 static void fill(const char *s, const wsh_json_tok_t *toks, int obj, wsh_sf_t *f)
 {
     get_str(s, toks, obj, "channel", f->channel, sizeof f->channel);
@@ -120,6 +196,8 @@ static void fill(const char *s, const wsh_json_tok_t *toks, int obj, wsh_sf_t *f
     f->recovered = get_bool(s, toks, obj, "recovered");
     f->receipts = get_bool(s, toks, obj, "receipts");
     f->duplicate = get_bool(s, toks, obj, "duplicate");
+    f->truncated = get_bool(s, toks, obj, "truncated");
+    f->count = get_u64(s, toks, obj, "count");
     int d = wsh_json_obj_get(s, toks, obj, "data");
     if (d >= 0) {
         f->data = s + toks[d].start;
@@ -127,7 +205,7 @@ static void fill(const char *s, const wsh_json_tok_t *toks, int obj, wsh_sf_t *f
     }
     char id[32];
     get_str(s, toks, obj, "id", id, sizeof id);
-    if ((id[0] == 'p' || id[0] == 's' || id[0] == 'h') && id[1] >= '0' && id[1] <= '9') {
+    if ((id[0] == 'p' || id[0] == 's' || id[0] == 'h' || id[0] == 'w') && id[1] >= '0' && id[1] <= '9') {
         uint64_t v = 0;
         const char *p = id + 1;
         while (*p >= '0' && *p <= '9' && v < UINT64_MAX / 10)
@@ -186,6 +264,14 @@ int wsh_sf_ack(wsh_buf_t *out, const char *channel, uint64_t offset)
 {
     if (wsh_buf_appendf(out, "{\"type\":\"ack\",\"channel\":") || add_str(out, channel) ||
         wsh_buf_appendf(out, ",\"offset\":%" PRIu64 "}", offset))
+        return WSHUB_ENOMEM;
+    return 0;
+}
+
+int wsh_sf_presence(wsh_buf_t *out, uint64_t wid, const char *channel)
+{
+    if (wsh_buf_appendf(out, "{\"type\":\"presence\",\"id\":\"w%" PRIu64 "\",\"channel\":", wid) ||
+        add_str(out, channel) || wsh_buf_append(out, "}", 1))
         return WSHUB_ENOMEM;
     return 0;
 }

@@ -1,5 +1,5 @@
 /* The hub's JSON frames as the client sees them: builds the requests it
- * sends (subscribe, unsubscribe, publish, ack) and reads the frames the hub
+ * sends (subscribe, unsubscribe, publish, ack, history, presence) and reads the frames the hub
  * sends into a flat struct. No sockets, no state. */
 #ifndef WSH_CLIENT_FRAMES_H
 #define WSH_CLIENT_FRAMES_H
@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "wshub.h"
 
 typedef enum {
     WSH_SF_OTHER = 0,
@@ -20,13 +21,15 @@ typedef enum {
     WSH_SF_RECEIPT,
     WSH_SF_ERROR,
     WSH_SF_HISTORY,
+    WSH_SF_PRESENCE,
+    WSH_SF_JOIN,
+    WSH_SF_LEAVE,
 } wsh_sf_type_t;
 
 /* One server frame, decoded. Strings are NUL-terminated copies (cut to fit);
  * data points into the frame text passed to wsh_sf_parse. id_kind is the
  * first character of a client-made id ('p' publish, 's' subscribe, 'h'
- * history) and
- * id_num its number; id_kind is 0 when the frame had no such id. */
+ * history, 'w' presence) and id_num its number; id_kind is 0 when the frame had no such id. */
 typedef struct wsh_sf {
     wsh_sf_type_t type;
     char channel[256];
@@ -37,7 +40,8 @@ typedef struct wsh_sf {
     char id_kind;
     uint64_t id_num;
     uint64_t offset, ts, heartbeat;
-    bool recovered, receipts, duplicate;
+    uint64_t count;         /* presence: entries on the channel */
+    bool recovered, receipts, duplicate, truncated;
     const char *data;
     size_t data_len;
 } wsh_sf_t;
@@ -53,6 +57,15 @@ int wsh_sf_parse(const char *s, size_t len, wsh_sf_t *f);
 int wsh_sf_each_history_message(const char *s, size_t len, void (*each)(void *user, const wsh_sf_t *m),
                                 void *user);
 
+/* The entries of a `presence` frame (its `clients` array) or the one of a
+ * `join`/`leave` frame (its own `client` and `user`), s[0..len), decoded
+ * into a single allocation: *out gets *cnt entries followed by their
+ * strings (user NULL when absent); free(*out) releases all (*out is NULL
+ * when *cnt is 0). 0, WSHUB_EPROTO (not an object, `clients` not an array,
+ * an entry without a string `client`, a `user` that is not a string) or
+ * WSHUB_ENOMEM. */
+int wsh_sf_presence_entries(const char *s, size_t len, wshub_presence_entry_t **out, size_t *cnt);
+
 /* True when name is a valid channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]. */
 bool wsh_sf_channel_ok(const char *name);
 
@@ -65,5 +78,7 @@ int wsh_sf_publish(wsh_buf_t *out, uint64_t pid, const char *channel, const char
                    bool receipts, const char *key);
 int wsh_sf_ack(wsh_buf_t *out, const char *channel, uint64_t offset);
 int wsh_sf_history(wsh_buf_t *out, uint64_t hid, const char *channel, uint64_t since, unsigned limit);
+/* {"type":"presence","id":"w<N>","channel":...}. */
+int wsh_sf_presence(wsh_buf_t *out, uint64_t wid, const char *channel);
 
 #endif

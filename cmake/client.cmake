@@ -7,6 +7,7 @@
 set(WSH_CLIENT_SOURCES
   ${CMAKE_SOURCE_DIR}/client/backoff.c ${CMAKE_SOURCE_DIR}/client/client.c
   ${CMAKE_SOURCE_DIR}/client/client_pubs.c ${CMAKE_SOURCE_DIR}/client/client_subs.c
+  ${CMAKE_SOURCE_DIR}/client/client_presence.c
   ${CMAKE_SOURCE_DIR}/client/frames.c ${CMAKE_SOURCE_DIR}/client/transport.c
   ${CMAKE_SOURCE_DIR}/client/url.c ${CMAKE_SOURCE_DIR}/client/wsc.c)
 # Sans-I/O server pieces the library reuses (frame codec, UTF-8 DFA, JSON

@@ -204,6 +204,73 @@ WSHUB_API int wshub_publish(wshub_client_t *c, const char *channel, const char *
  * the application that receives it. */
 WSHUB_API int wshub_ack(wshub_client_t *c, const char *channel, uint64_t offset);
 
+/* --- Presence (docs/presence.md): who is subscribed to a channel whose
+ * namespace has the `presence` flag, and live notice of joins and leaves. */
+
+/* One entry of a presence list, or the connection a join/leave is about:
+ * its client id (the hub's `welcome` id of that connection) and, when it
+ * authenticated with a token, user (the token's `sub`), else NULL. Valid
+ * only during the callback. */
+typedef struct wshub_presence_entry {
+    const char *client;
+    const char *user;
+} wshub_presence_entry_t;
+
+/* The answer to one wshub_presence() request. err is 0 when the hub listed
+ * the channel: entries[0..entry_cnt) in no promised order, count the full
+ * number of entries (more than entry_cnt when is_truncated: the hub cut the
+ * list to fit its answer budget), possibly 0. Otherwise err is WSHUB_EHUB
+ * with the hub's code and message ("presence_disabled", "forbidden",
+ * "bad_channel"), WSHUB_ECLOSED when the client closed before the answer,
+ * or WSHUB_EPROTO / WSHUB_ENOMEM when the answer could not be read. Every
+ * pointer is valid only during the callback. The library creates this
+ * struct, so later versions may add fields at its end. */
+typedef struct wshub_presence_result {
+    uint64_t request_id;   /* the id wshub_presence() returned */
+    const char *channel;
+    uint64_t count;
+    bool is_truncated;
+    const wshub_presence_entry_t *entries;
+    size_t entry_cnt;
+    int err;
+    const char *code;      /* hub error code, or NULL */
+    const char *message;   /* hub error message, or NULL */
+} wshub_presence_result_t;
+
+/* Called once per wshub_presence() request with its answer; arg is the
+ * request's arg (not wshub_options_t.user). */
+typedef void (*wshub_presence_cb)(wshub_client_t *c, const wshub_presence_result_t *r, void *arg);
+
+/* Asks the hub who is on channel; cb gets the answer (or the error) once,
+ * inside wshub_client_process(), never inside this call. Asking does not
+ * require being subscribed, only the right to subscribe. While not
+ * connected the request waits (with the publishes, bounded by max_queue
+ * requests of its own); one sent on a link that drops before the answer is
+ * sent again on the next connection, after the resubscribes, so a client
+ * that subscribed first finds itself in the list. *request_id (may be NULL)
+ * receives the id the result reports. Returns 0, WSHUB_EINVAL (NULL c or cb,
+ * bad channel name), WSHUB_EQUEUEFULL, WSHUB_ENOMEM, WSHUB_ECLOSED. */
+WSHUB_API int wshub_presence(wshub_client_t *c, const char *channel, wshub_presence_cb cb, void *arg,
+                             uint64_t *request_id);
+
+typedef enum {
+    WSHUB_PRESENCE_JOIN = 1,  /* another connection subscribed to channel */
+    WSHUB_PRESENCE_LEAVE = 2, /* another connection unsubscribed or went away */
+} wshub_presence_change_t;
+
+/* A `join` or `leave` on a presence channel this client is subscribed to,
+ * about another connection (never about this one). `user` is
+ * wshub_options_t.user. Events are not replayed after a reconnect: ask
+ * wshub_presence() again on CONNECTED and apply later events on top. */
+typedef void (*wshub_presence_event_cb)(wshub_client_t *c, wshub_presence_change_t change, const char *channel,
+                                        const wshub_presence_entry_t *who, void *user);
+
+/* Sets (or with NULL clears) the join/leave callback. A function rather
+ * than a field of wshub_options_t because that struct is the caller's and
+ * has no size or version field: growing it would break programs built
+ * against 0.1.0. Returns 0 or WSHUB_EINVAL (NULL c). */
+WSHUB_API int wshub_set_presence_event_cb(wshub_client_t *c, wshub_presence_event_cb cb);
+
 /* The socket to poll, or -1 while there is none (waiting to reconnect). It
  * changes across reconnects: ask again after every wshub_client_process(). */
 WSHUB_API int wshub_client_fd(const wshub_client_t *c);

@@ -1,4 +1,4 @@
-/* Entry point: picks the subcommand (serve, bench, sub, pub, channels, history) and
+/* Entry point: picks the subcommand (serve, bench, sub, pub, channels, history, presence) and
  * hands argv to it. */
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +21,7 @@ static void usage(FILE *out)
                  "  pub        publish a message, or one per stdin line (--receipts N)\n"
                  "  channels   list the hub's channels (HTTP API)\n"
                  "  history    print a channel's retained messages (HTTP API)\n"
+                 "  presence   list who is subscribed to a presence channel (HTTP API)\n"
                  "  token      mint a signed token for testing (docs/security.md)\n"
                  "  help       show this help\n"
                  "  version    show the version\n\n"

@@ -94,6 +94,28 @@ export interface Position {
   epoch: string;
 }
 
+/** One entry of a presence list: a subscribed connection's id and, if it authenticated, its token's `sub`. */
+export interface PresenceEntry {
+  client: string;
+  user?: string;
+}
+
+/** The hub's answer to presence(channel) (docs/presence.md). */
+export interface Presence {
+  channel: string;
+  /** Entries listed on the channel, always the full number (even when truncated). */
+  count: number;
+  /** The list was cut to fit the hub's answer budget; count still says how many there are. */
+  truncated: boolean;
+  /** In no promised order. */
+  clients: PresenceEntry[];
+}
+
+/** Another connection joined (subscribed to) or left a presence channel this client is on. */
+export interface PresenceEvent extends PresenceEntry {
+  channel: string;
+}
+
 export interface StateEvent {
   state: ConnectionState;
   previous: ConnectionState;
@@ -136,6 +158,10 @@ export interface EventMap {
   /** The hub accepted the token (on every connect, and after a refresh). */
   authed: { user?: string; exp?: number };
   error: ErrorEvent;
+  /** Another connection subscribed to a presence channel this client is on. */
+  join: PresenceEvent;
+  /** Another connection left (unsubscribed, disconnected) a presence channel this client is on. */
+  leave: PresenceEvent;
   [other: string]: unknown;
 }
 
@@ -163,6 +189,11 @@ export declare class WshubClient {
   publish(channel: string, data: Json, opts?: PublishOptions): Promise<Published>;
   ack(channel: string, offset: number): void;
   ping(): Promise<number>;
+  /**
+   * Who is on channel. Waits for the connection if there is none; rejects with a WshubError
+   * (code presence_disabled, forbidden, bad_channel, queue_full, closed, ...).
+   */
+  presence(channel: string): Promise<Presence>;
   /** Starts connecting, for a client made with { connect: false }. */
   connect(): void;
   reconnect(): void;

@@ -3,7 +3,8 @@
 // with `since` + `epoch` and drops duplicates by offset (every message once,
 // in order), detects a dead link, queues publishes while offline and sends
 // them with idempotency keys, and can keep its resume positions in
-// sessionStorage so a page reload resumes too. An ES module with no build
+// sessionStorage so a page reload resumes too. Presence: who is on a channel
+// (presence()) and join/leave events (docs/presence.md). An ES module with no build
 // step and no dependency; served by the hub at /client.js. Not a UI.
 //
 // Wire contract: docs/protocol.md and docs/delivery.md. API: docs/clients.md.
@@ -90,6 +91,7 @@ export class WshubClient {
     this._outbox = [];            // publishes not yet answered, in order: { id, text, resolve, reject, sent }
     this._acks = [];              // acks made while offline, sent on reconnect
     this._receiptCbs = new Map(); // publish id -> { cb, timer }: onReceipt until no receipt can come
+    this._queries = new Map();    // presence request id -> { text, resolve, reject, sent }, until answered
     this._ids = 0;
     this._attempt = 0;
     this._ws = null;
@@ -234,6 +236,34 @@ export class WshubClient {
       if (this.state === State.CONNECTED) {
         entry.sent = this._sendText(text);
       }
+    });
+  }
+
+  /**
+   * Asks the hub who is on channel (docs/presence.md). Resolves with
+   * { channel, count, truncated, clients: [{ client, user? }] }: count is the
+   * full number even when truncated cut the list. Rejects with a WshubError
+   * whose code is the hub's (presence_disabled, forbidden, bad_channel, ...),
+   * 'queue_full' or 'closed'. Made while not connected, it waits for the
+   * connection; one in flight when the link drops is asked again on the next
+   * one (it only reads). Keep a local copy by applying `join`/`leave` events
+   * on top of the answer.
+   */
+  presence(channel) {
+    if (this.state === State.CLOSED) return Promise.reject(new WshubError('closed', 'client is closed'));
+    if (typeof channel !== 'string' || !channel) {
+      return Promise.reject(new TypeError('wshub: channel must be a non-empty string'));
+    }
+    if (this._queries.size >= this.options.queueLimit) {
+      return Promise.reject(new WshubError('queue_full', `more than ${this.options.queueLimit} requests waiting`));
+    }
+    this._ids += 1;
+    const id = `w${this._ids}`;
+    const text = JSON.stringify({ type: 'presence', id, channel });
+    return new Promise((resolve, reject) => {
+      const q = { text, resolve, reject, sent: false };
+      this._queries.set(id, q);
+      if (this.state === State.CONNECTED) q.sent = this._sendText(text);
     });
   }
 
@@ -403,11 +433,14 @@ export class WshubClient {
     this._beat = null;
     if (globalThis.removeEventListener) globalThis.removeEventListener('online', this._onOnline);
     const waiting = this._outbox.splice(0);
+    const queries = [...this._queries.values()];
+    this._queries.clear();
     for (const r of this._receiptCbs.values()) clearTimeout(r.timer);
     this._receiptCbs.clear();
     this._acks = [];
     this._setState(State.CLOSED, { code, reason });
     for (const e of waiting) e.reject(new WshubError('closed', `connection closed (${code}) before the hub answered`));
+    for (const q of queries) q.reject(new WshubError('closed', `connection closed (${code}) before the hub answered`));
   }
 
   // A publish sent on a connection that died may or may not have arrived:
@@ -415,6 +448,7 @@ export class WshubClient {
   // makes the hub answer the original offset instead of publishing twice.
   _markUnsent() {
     for (const e of this._outbox) e.sent = false;
+    for (const q of this._queries.values()) q.sent = false;
   }
 
   _onWelcome(m) {
@@ -441,9 +475,14 @@ export class WshubClient {
     this._startBeat();
     this._setState(State.CONNECTED, { client: m.client, heartbeat: this._heartbeatMs });
     // Order matters: subscriptions first (so a publisher subscribed to its
-    // own channel sees its messages), then the publishes that waited, then
-    // the acks, each in the order the application made them.
+    // own channel sees its messages, and a presence question asked after a
+    // subscribe lists this client), then the presence questions, the
+    // publishes that waited, then the acks, each in the order the
+    // application made them.
     for (const [channel, sub] of this._subs) this._sendSubscribe(channel, sub);
+    for (const q of this._queries.values()) {
+      if (!q.sent) q.sent = this._sendText(q.text);
+    }
     for (const e of this._outbox) {
       if (!e.sent) e.sent = this._sendText(e.text);
     }
@@ -528,7 +567,9 @@ export class WshubClient {
       case 'error': this._onError(m); break;
       case 'pong': this._emit('_pong', m); break;
       case 'authed': this._onAuthed(m); break;
-      default: this._emit(m.type, m); break; // unsubscribed, join, leave, history, ...
+      case 'presence': this._onPresence(m); break;
+      case 'join': case 'leave': this._onPresenceEvent(m); break;
+      default: this._emit(m.type, m); break; // unsubscribed, history, ...
     }
   }
 
@@ -611,7 +652,35 @@ export class WshubClient {
     this._emit('receipt', r);
   }
 
+  _onPresence(m) {
+    const q = this._queries.get(m.id);
+    if (!q) return;
+    this._queries.delete(m.id);
+    // Entries without a string client id cannot be applied to anyone's set: left out.
+    const clients = Array.isArray(m.clients) ? m.clients.filter(isEntry).map(presenceEntry) : [];
+    q.resolve({
+      channel: m.channel,
+      count: Number.isSafeInteger(m.count) ? m.count : clients.length,
+      truncated: !!m.truncated,
+      clients,
+    });
+  }
+
+  // join/leave: another connection subscribed to or left a channel this one
+  // is on (never about this connection itself). Events for a channel the
+  // application has just unsubscribed from may still be in flight: dropped.
+  _onPresenceEvent(m) {
+    if (!this._subs.has(m.channel) || !isEntry(m)) return;
+    this._emit(m.type, { channel: m.channel, ...presenceEntry(m) });
+  }
+
   _onError(m) {
+    const q = m.id !== undefined ? this._queries.get(m.id) : null;
+    if (q) {
+      this._queries.delete(m.id);
+      q.reject(new WshubError(m.code, m.message));
+      return;
+    }
     const e = m.id !== undefined ? this._takeOutbox(m.id) : null;
     if (e) {
       this._receiptCbs.delete(m.id);
@@ -657,6 +726,17 @@ export class WshubClient {
       // Quota or disabled storage: resuming within this page still works.
     }
   }
+}
+
+function isEntry(m) {
+  return !!m && typeof m === 'object' && typeof m.client === 'string';
+}
+
+/** { client, user? } of one presence entry or join/leave frame: user only when the hub sent one. */
+function presenceEntry(m) {
+  const e = { client: m.client };
+  if (typeof m.user === 'string') e.user = m.user;
+  return e;
 }
 
 /** Shorthand: new WshubClient(options). */

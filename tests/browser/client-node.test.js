@@ -176,3 +176,58 @@ test('ping() measures a round trip, and rejects when the connection goes first',
   hub.signal('SIGCONT');
   await next(c, 'connected');
 });
+
+test('presence() asked while the hub is down is answered after the reconnect; its queue is bounded',
+  async (t) => {
+    const ns = ['--namespace', 'room.:anon-sub,anon-pub,presence'];
+    const first = await hubFor(t, ns);
+    const c = await clientFor(t, first, { queueLimit: 2 });
+    c.subscribe('room.n', () => {});
+    await next(c, 'subscribed');
+    const reconnecting = next(c, 'reconnecting');
+    assert.equal(await first.stop(), 0);
+    first.expectRunning = false;
+    await reconnecting;
+    const asked = [c.presence('room.n'), c.presence('room.other')];
+    await assert.rejects(c.presence('room.n'), (e) => e.code === 'queue_full');
+    const second = await hubFor(t, ns, { listen: `127.0.0.1:${first.port}` });
+    assert.ok(second);
+    // Resubscribed before the question is sent: the list has this client.
+    const [mine, other] = await Promise.all(asked);
+    assert.deepEqual(mine, { channel: 'room.n', count: 1, truncated: false, clients: [{ client: c.clientId }] });
+    assert.deepEqual(other, { channel: 'room.other', count: 0, truncated: false, clients: [] });
+  });
+
+test('presence entries and join/leave frames without a string client id are left out', async (t) => {
+  // A fake hub (the npm ws server): the real one never sends these.
+  const server = new WebSocket.Server({ host: '127.0.0.1', port: 0 });
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  await new Promise((resolve) => server.once('listening', resolve));
+  server.on('connection', (sock) => {
+    sock.send(JSON.stringify({ type: 'welcome', client: 'me', heartbeat: 25 }));
+    sock.on('message', (raw) => {
+      const req = JSON.parse(raw);
+      if (req.type === 'subscribe') {
+        sock.send(JSON.stringify({ type: 'subscribed', id: req.id, channel: req.channel, offset: 0,
+          epoch: '00000000000000dd', recovered: false }));
+        sock.send(JSON.stringify({ type: 'join', channel: req.channel, user: 'no client' }));
+        sock.send(JSON.stringify({ type: 'join', channel: 'room.not-mine', client: 'z' }));
+        sock.send(JSON.stringify({ type: 'join', channel: req.channel, client: 'b' }));
+      } else if (req.type === 'presence') {
+        sock.send(JSON.stringify({ type: 'presence', id: req.id, channel: req.channel, count: 4, truncated: true,
+          clients: [null, { client: 5 }, { user: 'x' }, { client: 'a', user: 'u' }] }));
+      }
+    });
+  });
+  const { WshubClient } = await import(CLIENT);
+  const c = new WshubClient({ url: `ws://127.0.0.1:${server.address().port}/ws`, WebSocket });
+  t.after(() => c.close());
+  const joins = [];
+  c.on('join', (e) => joins.push(e));
+  const joined = next(c, 'join');
+  c.subscribe('room.f', () => {});
+  assert.deepEqual(await joined, { channel: 'room.f', client: 'b' });
+  const got = await c.presence('room.f');
+  assert.deepEqual(got, { channel: 'room.f', count: 4, truncated: true, clients: [{ client: 'a', user: 'u' }] });
+  assert.deepEqual(joins, [{ channel: 'room.f', client: 'b' }]);
+});

@@ -9,7 +9,8 @@
  *        [--backoff-max MS] [--max-attempts N] [--max-queue N] [--token T]
  *        [--auto-ack]
  * stdin: "sub CH [SINCE [EPOCH]]", "unsub CH", "pub CH JSON", "pubr CH JSON"
- *        (with receipts), "ack CH OFFSET", "close"; EOF closes too. */
+ *        (with receipts), "ack CH OFFSET", "presence CH", "close"; EOF
+ *        closes too. join/leave events are printed as they come. */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -28,11 +29,68 @@ static const char *state_name(wshub_state_t s)
     return (unsigned)s < 5 ? names[s] : "?";
 }
 
+/* Prints s as a JSON string (or null): presence users may hold anything. */
+static void put_str(const char *s)
+{
+    if (!s) {
+        fputs("null", stdout);
+        return;
+    }
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
 static void on_state(wshub_client_t *c, wshub_state_t s, int err, void *user)
 {
     (void)user;
-    printf("{\"ev\":\"state\",\"state\":\"%s\",\"err\":%d,\"errname\":\"%s\",\"connections\":%u,\"close_code\":%d}\n",
+    printf("{\"ev\":\"state\",\"state\":\"%s\",\"err\":%d,\"errname\":\"%s\",\"connections\":%u,\"close_code\":%d,"
+           "\"client\":",
            state_name(s), err, wshub_strerror(err), wshub_client_connections(c), wshub_client_close_code(c));
+    put_str(wshub_client_id(c));
+    printf("}\n");
+    fflush(stdout);
+}
+
+static void on_presence(wshub_client_t *c, const wshub_presence_result_t *r, void *arg)
+{
+    (void)c;
+    (void)arg;
+    printf("{\"ev\":\"presence\",\"id\":%" PRIu64 ",\"channel\":\"%s\",\"err\":%d,\"code\":", r->request_id,
+           r->channel, r->err);
+    put_str(r->code);
+    printf(",\"message\":");
+    put_str(r->message);
+    printf(",\"count\":%" PRIu64 ",\"truncated\":%s,\"clients\":[", r->count, r->is_truncated ? "true" : "false");
+    for (size_t i = 0; i < r->entry_cnt; i++) {
+        printf("%s{\"client\":", i ? "," : "");
+        put_str(r->entries[i].client);
+        printf(",\"user\":");
+        put_str(r->entries[i].user);
+        putchar('}');
+    }
+    printf("]}\n");
+    fflush(stdout);
+}
+
+static void on_presence_event(wshub_client_t *c, wshub_presence_change_t change, const char *channel,
+                              const wshub_presence_entry_t *who, void *user)
+{
+    (void)c;
+    (void)user;
+    printf("{\"ev\":\"%s\",\"channel\":\"%s\",\"client\":", change == WSHUB_PRESENCE_JOIN ? "join" : "leave",
+           channel);
+    put_str(who->client);
+    printf(",\"user\":");
+    put_str(who->user);
+    printf("}\n");
     fflush(stdout);
 }
 
@@ -109,6 +167,8 @@ static void command(wshub_client_t *c, char *line)
         rc = wshub_publish(c, ch, rest, strlen(rest), cmd[3] == 'r', &id);
     } else if (strcmp(cmd, "ack") == 0 && rest) {
         rc = wshub_ack(c, ch, strtoull(rest, NULL, 10));
+    } else if (strcmp(cmd, "presence") == 0) {
+        rc = wshub_presence(c, ch, on_presence, NULL, &id);
     }
     printf("{\"ev\":\"cmd\",\"cmd\":\"%s\",\"rc\":%d,\"id\":%" PRIu64 ",\"pending\":%zu}\n", cmd, rc, id,
            wshub_client_pending(c));
@@ -160,6 +220,7 @@ int main(int argc, char **argv)
         printf("{\"ev\":\"new_failed\",\"err\":%d,\"errname\":\"%s\"}\n", rc, wshub_strerror(rc));
         return 1;
     }
+    wshub_set_presence_event_cb(c, on_presence_event);
     wshub_client_start(c);
     char line[65536];
     size_t line_len = 0;

@@ -1,5 +1,5 @@
 """The wshub CLI's client subcommands against the real hub: sub, pub (one
-message, stdin lines, receipts), channels, history, --url and WSHUB_URL,
+message, stdin lines, receipts), channels, history, presence, --url and WSHUB_URL,
 resuming `sub` across a kill -9 and restart, and every exit code (0 ok,
 1 hub error, 2 usage, 3 cannot connect, 4 timeout; docs/clients.md)."""
 import json
@@ -9,7 +9,8 @@ import tempfile
 
 import pytest
 
-from client_support import (FakeHub, RestartableHub, http_publish, run_cli, scaled, start_cli, wait_subscribers,
+from auth_tokens import SECRET, claims, hs256
+from client_support import (Driver, FakeHub, RestartableHub, http_publish, run_cli, scaled, start_cli, wait_subscribers,
                             welcome)
 
 
@@ -190,6 +191,7 @@ def test_sub_refused_by_the_hub_exits_1_without_retrying(code):
     ["sub"], ["pub"], ["pub", "c", "1", "2"], ["channels", "x"], ["history"],
     ["sub", "c", "--since"], ["sub", "c", "--since", "-1"], ["sub", "c", "--bogus"],
     ["pub", "bad name", "1"], ["sub", "c", "--url", "http://127.0.0.1:1/ws"],
+    ["presence"], ["presence", "a", "b"], ["presence", "bad name"], ["presence", "x" * 256],
 ])
 def test_usage_errors_exit_2(args):
     r = run_cli(*args)
@@ -202,7 +204,8 @@ def test_help_exits_0():
     assert r.returncode == 0 and "exit codes" in r.stdout
 
 
-@pytest.mark.parametrize("args", [["sub", "c"], ["pub", "c", "1"], ["channels"], ["history", "c"]])
+@pytest.mark.parametrize("args", [["sub", "c"], ["pub", "c", "1"], ["channels"], ["history", "c"],
+                                  ["presence", "c"]])
 def test_unreachable_hub_exits_3_with_one_clear_line(args):
     url = "ws://127.0.0.1:%d/ws" % free_port()
     r = run_cli(*args, url=url)
@@ -259,3 +262,88 @@ def test_token_is_sent_as_a_bearer_header_from_flag_or_environment():
     finally:
         fake.stop()
     assert seen == ["Bearer tok-flag", "Bearer tok-env", None]
+
+
+@pytest.fixture
+def cleanup_drivers():
+    """libwshub drivers a test started, killed at teardown whatever the outcome."""
+    items = []
+    yield items
+    for d in items:
+        d.kill()
+
+
+PRESENCE_NS = ["--namespace", "room.:anon-sub,anon-pub,presence", "--namespace", "plain.:anon-sub,anon-pub"]
+
+
+def test_presence_prints_the_list_as_json_or_a_table_and_exits_1_without_the_flag(hubs, cleanup_drivers):
+    hub = hubs("--token-secret", SECRET, *PRESENCE_NS)
+    r = run_cli("presence", "room.p", url=ws(hub))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"channel": "room.p", "count": 0, "truncated": False, "clients": []}
+    # Two subscribers, one with a user that holds a terminal escape sequence.
+    anon = Driver(ws(hub))
+    user = Driver(ws(hub), "--token", hs256(claims(user="ann\x1b[31m", subs=["room.*"])))
+    cleanup_drivers += [anon, user]
+    ids = {}
+    for name, d in (("anon", anon), ("user", user)):
+        ids[name] = d.state("CONNECTED")["client"]
+        d.send("sub room.p")
+    wait_subscribers(hub.port, "room.p", 2)
+    r = run_cli("presence", "room.p", url=ws(hub))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("\n") == 1  # one JSON document, like `channels`
+    got = json.loads(r.stdout)
+    assert (got["channel"], got["count"], got["truncated"]) == ("room.p", 2, False)
+    assert sorted(got["clients"], key=lambda c: c["client"]) == sorted(
+        [{"client": ids["anon"]}, {"client": ids["user"], "user": "ann\x1b[31m"}], key=lambda c: c["client"])
+    r = run_cli("presence", "room.p", "--pretty", url=ws(hub))
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.splitlines()
+    assert rows[0].split() == ["CLIENT", "USER"]
+    assert sorted(row.split() for row in rows[1:]) == sorted([[ids["anon"], "-"], [ids["user"], "ann?[31m"]])
+    assert "\x1b" not in r.stdout  # nothing from the hub drives the terminal
+    r = run_cli("presence", "plain.p", url=ws(hub))
+    assert r.returncode == 1 and r.stdout == ""
+    assert "404" in r.stderr and "presence_disabled" in r.stderr
+
+
+def test_presence_pretty_says_when_the_hub_truncated_the_list(hubs):
+    from integ_clients import RawWS
+    # max-queue 4 KiB: the list may take at most 2 KiB of an answer.
+    hub = hubs(*PRESENCE_NS, "--max-queue", "4096")
+    socks = []
+    try:
+        for i in range(40):
+            socks.append(RawWS.open(hub.port, path="/ws?channels=room.big",
+                                    headers=[("X-Client-Id", "c%02d-" % i + "x" * 59)]))
+        wait_subscribers(hub.port, "room.big", 40)
+        r = run_cli("presence", "room.big", url=ws(hub))
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout)
+        assert got["count"] == 40 and got["truncated"] is True and 0 < len(got["clients"]) < 40
+        r = run_cli("presence", "room.big", "--pretty", url=ws(hub))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[-1] == "(%d of 40 listed: the hub truncated the list)" % len(got["clients"])
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_presence_uses_the_api_key_and_times_out_with_4(hubs):
+    hub = hubs(*PRESENCE_NS, "--api-key", "cli-key-12345")
+    r = run_cli("presence", "room.k", url=ws(hub))
+    assert r.returncode == 1 and "401" in r.stderr
+    r = run_cli("presence", "room.k", url=ws(hub), env={"WSHUB_TOKEN": "cli-key-12345"})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["count"] == 0
+    # A listener that never answers: the request times out.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        r = run_cli("presence", "room.k", "--timeout", "300", url="ws://127.0.0.1:%d/ws" % silent.getsockname()[1])
+    finally:
+        silent.close()
+    assert r.returncode == 4
+    assert r.stderr.startswith("wshub: no answer from ")

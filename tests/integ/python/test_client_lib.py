@@ -4,7 +4,8 @@ public API of the shared library: reconnect with backoff after kill -9,
 exactly-once in-order delivery across restarts, offline publishes delivered
 once, recovered:false, no retry after 4001/1008, dead-link detection,
 receipts, gap repair, fragmentation, ping/pong and the closing handshake,
-and a run under valgrind."""
+presence (the list, join/leave, errors, a request resent after a drop and
+failed by close), and runs under valgrind (on builds without sanitizers)."""
 import asyncio
 import json
 import os
@@ -16,6 +17,7 @@ import time
 
 import pytest
 
+from auth_tokens import SECRET, claims, hs256
 from client_support import (Driver, FakeHub, RestartableHub, http_history, http_publish, scaled, wait_subscribers,
                             welcome)
 
@@ -269,8 +271,15 @@ def test_bad_url_is_refused_at_creation():
     d.finish()
 
 
-@pytest.mark.skipif(not shutil.which("valgrind") or os.environ.get("WSHUB_SANITIZE", "").lower() in ("1", "on", "true"),
-                    reason="needs valgrind and a build without sanitizers")
+def can_valgrind():
+    return bool(shutil.which("valgrind")) and \
+        os.environ.get("WSHUB_SANITIZE", "").lower() not in ("1", "on", "true")
+
+
+VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=all"]
+
+
+@pytest.mark.skipif(not can_valgrind(), reason="needs valgrind and a build without sanitizers")
 def test_library_is_valgrind_clean_through_a_reconnect(cleanup):
     rh = RestartableHub()
     cleanup.append(rh)
@@ -373,3 +382,133 @@ def test_fragmented_frames_pings_and_the_closing_handshake(cleanup):
     while "close_code" not in result and time.monotonic() < end:
         time.sleep(0.01)  # the fake's handler records the code once its loop ends
     assert result.get("pong") and result.get("close_code") == 1000
+
+
+# --- presence (docs/presence.md) ----------------------------------------------------
+
+PRESENCE_NS = ["--namespace", "room.:anon-sub,anon-pub,presence", "--namespace", "plain.:anon-sub,anon-pub"]
+
+
+def presence_answer(d, request_id, timeout=10.0):
+    return d.expect(lambda e: e["ev"] == "presence" and e["id"] == request_id, timeout, "presence answer")
+
+
+def ask_presence(d, channel, timeout=10.0):
+    d.send("presence %s" % channel)
+    ack = d.expect(lambda e: e["ev"] == "cmd" and e["cmd"] == "presence", what="presence ack")
+    assert ack["rc"] == 0, ack
+    return presence_answer(d, ack["id"], timeout)
+
+
+def who(answer):
+    return sorted((c["client"], c["user"]) for c in answer["clients"])
+
+
+def test_presence_lists_and_join_leave_reach_the_callbacks_with_users_from_tokens(hubs, cleanup):
+    hub = hubs("--token-secret", SECRET, *PRESENCE_NS)
+    url = "ws://127.0.0.1:%d/ws" % hub.port
+    a = Driver(url)
+    cleanup.append(a)
+    a_id = a.state("CONNECTED")["client"]
+    a.send("sub room.1")
+    wait_subscribers(hub.port, "room.1")
+    # A user that needs JSON escapes comes through the library unchanged.
+    odd = 'bob "the" \\builder\u00e9\n'
+    b = Driver(url, "--token", hs256(claims(user=odd, subs=["room.*"])))
+    cleanup.append(b)
+    b_id = b.state("CONNECTED")["client"]
+    assert a_id and b_id and a_id != b_id
+    b.send("sub room.1")
+    j = a.expect(lambda e: e["ev"] == "join", what="join")
+    assert j == {"ev": "join", "channel": "room.1", "client": b_id, "user": odd}
+    for d in (a, b):
+        got = ask_presence(d, "room.1")
+        assert got["err"] == 0 and got["count"] == 2 and got["truncated"] is False, got
+        assert who(got) == sorted([(a_id, None), (b_id, odd)])
+        assert got["code"] is None
+    b.send("unsub room.1")
+    assert a.expect(lambda e: e["ev"] == "leave", what="leave") == \
+        {"ev": "leave", "channel": "room.1", "client": b_id, "user": odd}
+    b.send("sub room.1")
+    assert a.expect(lambda e: e["ev"] == "join", what="second join")["client"] == b_id
+    assert b.finish() == 0
+    assert a.expect(lambda e: e["ev"] == "leave", what="leave on close")["client"] == b_id
+    got = ask_presence(a, "room.1")
+    assert (got["count"], who(got)) == (1, [(a_id, None)])
+    # Nobody there: an empty list, not an error. Without the flag: the hub's code.
+    got = ask_presence(a, "room.nobody")
+    assert (got["err"], got["count"], got["clients"]) == (0, 0, [])
+    got = ask_presence(a, "plain.x")
+    assert got["err"] == -13 and got["code"] == "presence_disabled" and got["message"], got
+    assert got["clients"] == [] and got["channel"] == "plain.x"
+    # A bad name fails at the call; nothing is sent.
+    a.send("presence bad!name")
+    assert a.expect(lambda e: e["ev"] == "cmd" and e["cmd"] == "presence")["rc"] == -1
+    a.drain()
+    assert not [e for e in a.events if e["ev"] in ("join", "leave") and e["client"] == a_id], "never about itself"
+    assert not [e for e in b.events if e["ev"] in ("join", "leave")]
+    assert a.finish() == 0
+
+
+def test_presence_request_waits_for_the_link_is_resent_after_a_drop_and_fails_on_close(cleanup):
+    """Against a fake hub (under valgrind where it can run): a request made before the
+    connection is sent on it; the link drops before the answer (1001), so it
+    is asked again, after the resubscribe, and answered once (truncated, the
+    full count kept); a malformed answer is EPROTO; join/leave for a channel
+    the client is not on, or without a client id, are dropped; a request the
+    hub never answers gets ECLOSED from close()."""
+    asked = []
+
+    async def hub(ws, n):
+        await ws.send(welcome(client="me"))
+        async for raw in ws:
+            req = json.loads(raw)
+            asked.append((n, req["type"], req.get("channel")))
+            if req["type"] == "subscribe" and n >= 2:
+                await ws.send(json.dumps({"type": "subscribed", "channel": req["channel"], "offset": 0,
+                                          "epoch": "00000000000000cc", "recovered": False, "id": req["id"]}))
+                await ws.send(json.dumps({"type": "join", "channel": "room.not-mine", "client": "z"}))
+                await ws.send(json.dumps({"type": "join", "channel": req["channel"], "user": "no client"}))
+                await ws.send(json.dumps({"type": "join", "channel": req["channel"], "client": "y"}))
+            elif req["type"] == "presence" and n == 1:
+                await ws.close(1001)
+                return
+            elif req["type"] == "presence" and req["channel"] == "room.q":
+                await ws.send(json.dumps({"type": "presence", "id": req["id"], "channel": "room.q", "count": 3,
+                                          "truncated": True, "clients": [{"client": "x", "user": "u"}]}))
+            elif req["type"] == "presence" and req["channel"] == "room.bad":
+                await ws.send(json.dumps({"type": "presence", "id": req["id"], "channel": "room.bad", "count": 1,
+                                          "truncated": False, "clients": [{"user": "no client"}]}))
+            # room.hang: never answered
+
+    fake = FakeHub(hub)
+    cleanup.append(fake)
+    # Under valgrind when it can run (not on a sanitizer build, whose ASan
+    # and LeakSanitizer then check the same paths).
+    d = Driver(fake.url, "--backoff-initial", 50, "--backoff-max", 200,
+               wrap=VALGRIND if can_valgrind() else None)
+    cleanup.append(d)
+    d.send("sub room.mine")
+    d.send("presence room.q")
+    rid = d.expect(lambda e: e["ev"] == "cmd" and e["cmd"] == "presence", timeout=30)["id"]
+    got = presence_answer(d, rid, timeout=30)
+    assert got == {"ev": "presence", "id": rid, "channel": "room.q", "err": 0, "code": None, "message": None,
+                   "count": 3, "truncated": True, "clients": [{"client": "x", "user": "u"}]}
+    assert asked[:2] == [(1, "subscribe", "room.mine"), (1, "presence", "room.q")]
+    assert asked[2:4] == [(2, "subscribe", "room.mine"), (2, "presence", "room.q")]
+    assert d.expect(lambda e: e["ev"] == "join", timeout=30) == \
+        {"ev": "join", "channel": "room.mine", "client": "y", "user": None}
+    got = ask_presence(d, "room.bad", timeout=30)
+    assert got["err"] == -7 and got["clients"] == [], got
+    d.send("presence room.hang")
+    hang = d.expect(lambda e: e["ev"] == "cmd" and e["cmd"] == "presence", timeout=30)["id"]
+    end = time.monotonic() + scaled(30)
+    while (2, "presence", "room.hang") not in asked and time.monotonic() < end:
+        time.sleep(0.01)  # the fake records the request when it reads it
+    d.send("close")
+    got = presence_answer(d, hang, timeout=30)
+    assert got["err"] == -10 and got["channel"] == "room.hang"
+    assert d.finish(timeout=60) == 0
+    assert len([e for e in d.events if e["ev"] == "presence" and e["id"] == rid]) == 1
+    assert not [e for e in d.events if e["ev"] == "join" and e["channel"] != "room.mine"]
+    assert len([e for e in d.events if e["ev"] == "join"]) == 1
