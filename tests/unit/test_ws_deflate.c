@@ -21,26 +21,7 @@
 #include "core/err.h"
 
 /* Every buffer deflate.c sizes from peer input goes through these. */
-static size_t g_max_alloc;
-void *track_malloc(size_t len);
-void *track_realloc(void *p, size_t len);
-void *track_malloc(size_t len)
-{
-    if (len > g_max_alloc)
-        g_max_alloc = len;
-    return wsh_try_malloc(len);
-}
-void *track_realloc(void *p, size_t len)
-{
-    if (len > g_max_alloc)
-        g_max_alloc = len;
-    return wsh_try_realloc(p, len);
-}
-#define wsh_try_malloc track_malloc
-#define wsh_try_realloc track_realloc
-#include "../../src/ws/deflate.c"
-#undef wsh_try_malloc
-#undef wsh_try_realloc
+#include "../support/deflate_tracked.h"
 
 /* ---- negotiation ---- */
 
