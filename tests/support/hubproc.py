@@ -17,6 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # Plain listeners log "listening addr=IP:PORT", TLS ones add " tls".
 LISTEN_RE = re.compile(r"listening addr=127\.0\.0\.1:(\d+)$", re.M)
 TLS_LISTEN_RE = re.compile(r"listening addr=127\.0\.0\.1:(\d+) tls$", re.M)
+# Logged once every worker listens, just before the worker threads start; a
+# test that looks at workers (or their log lines) needs the hub this far.
+READY_RE = re.compile(r" ready workers=\d+$", re.M)
 
 
 def hub_binary():
@@ -63,7 +66,7 @@ class Hub:
             log = self.log()
             m = LISTEN_RE.search(log)
             t = TLS_LISTEN_RE.search(log) if self.tls else None
-            if m and (t or not self.tls):
+            if m and (t or not self.tls) and READY_RE.search(log):
                 self.port = int(m.group(1))
                 self.tls_port = int(t.group(1)) if t else None
                 return self

@@ -458,6 +458,7 @@ def test_presence_request_waits_for_the_link_is_resent_after_a_drop_and_fails_on
     the client is not on, or without a client id, are dropped; a request the
     hub never answers gets ECLOSED from close()."""
     asked = []
+    hang_asked = threading.Event()  # set by the fake's thread when it reads room.hang
 
     async def hub(ws, n):
         await ws.send(welcome(client="me"))
@@ -479,7 +480,8 @@ def test_presence_request_waits_for_the_link_is_resent_after_a_drop_and_fails_on
             elif req["type"] == "presence" and req["channel"] == "room.bad":
                 await ws.send(json.dumps({"type": "presence", "id": req["id"], "channel": "room.bad", "count": 1,
                                           "truncated": False, "clients": [{"user": "no client"}]}))
-            # room.hang: never answered
+            elif req["type"] == "presence" and req["channel"] == "room.hang":
+                hang_asked.set()  # and never answered
 
     fake = FakeHub(hub)
     cleanup.append(fake)
@@ -502,9 +504,7 @@ def test_presence_request_waits_for_the_link_is_resent_after_a_drop_and_fails_on
     assert got["err"] == -7 and got["clients"] == [], got
     d.send("presence room.hang")
     hang = d.expect(lambda e: e["ev"] == "cmd" and e["cmd"] == "presence", timeout=30)["id"]
-    end = time.monotonic() + scaled(30)
-    while (2, "presence", "room.hang") not in asked and time.monotonic() < end:
-        time.sleep(0.01)  # the fake records the request when it reads it
+    assert hang_asked.wait(scaled(30)), "the fake hub never read the room.hang request"
     d.send("close")
     got = presence_answer(d, hang, timeout=30)
     assert got["err"] == -10 and got["channel"] == "room.hang"
