@@ -75,8 +75,8 @@ static int negotiate_deflate(const wsh_http_x_t *x, const wsh_worker_t *w, wsh_p
 {
     if (!w->srv->ws_opts.pmd_enabled)
         return 0;
-    /* The head is capped at max-headers fields, so this array is too. */
-    wsh_pmd_field_t fields[128];
+    /* One slot per header the request can hold. */
+    wsh_pmd_field_t fields[WSH_HTTP_MAX_HEADERS];
     size_t cnt = 0;
     for (size_t i = 0; i < x->req->header_cnt && cnt < sizeof fields / sizeof fields[0]; i++) {
         const wsh_http_header_t *h = &x->req->headers[i];

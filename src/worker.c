@@ -44,11 +44,16 @@ static void set_accepting(wsh_worker_t *w, bool on)
     }
 }
 
+/* The per-address table is the server's, shared: worker 0 alone sweeps it. */
+static bool sweeps_iplimit(const wsh_worker_t *w)
+{
+    return w->iplimit && w->idx == 0;
+}
+
 static void on_accept_timer(wsh_timer_t *t)
 {
     wsh_worker_t *w = WSH_CONTAINER_OF(t, wsh_worker_t, accept_timer);
-    /* The table is shared: one sweeper is enough. */
-    if (w->idx == 0)
+    if (sweeps_iplimit(w))
         wsh_iplimit_sweep(w->iplimit, wsh_loop_now(w->loop));
     if (w->is_accept_paused && !w->is_draining) {
         /* Try again; the next pause is longer only if accept fails again
@@ -56,7 +61,7 @@ static void on_accept_timer(wsh_timer_t *t)
         w->is_accept_paused = false;
         set_accepting(w, true);
     }
-    if (w->iplimit)
+    if (sweeps_iplimit(w))
         wsh_loop_timer_start(w->loop, &w->accept_timer, IPLIMIT_SWEEP_MS);
 }
 
@@ -244,7 +249,7 @@ void wsh_worker_init(wsh_worker_t *w, wsh_server_t *srv, size_t idx)
     w->iplimit = srv->iplimit;
     w->net->on_conn_close = on_conn_close;
     wsh_timer_init(&w->accept_timer, on_accept_timer);
-    if (w->iplimit)
+    if (sweeps_iplimit(w))
         wsh_loop_timer_start(w->loop, &w->accept_timer, IPLIMIT_SWEEP_MS);
     w->hub = wsh_hub_new(w->loop, &srv->hub_opts, srv->history);
     w->hub->net = w->net;

@@ -52,7 +52,7 @@ typedef struct wsh_worker {
      * never spins the loop). */
     size_t max_conns;
     struct wsh_iplimit *iplimit;  /* the server's, shared; NULL when no per-address limit is set */
-    wsh_timer_t accept_timer;     /* resumes accepting after a pause; worker 0: sweeps iplimit */
+    wsh_timer_t accept_timer;     /* resumes accepting after a pause; worker 0 also sweeps iplimit with it */
     uint32_t accept_pause_ms;     /* last pause; 0 once an accept succeeds */
     bool is_accept_paused;
     wsh_timer_t trim_timer;       /* returns freed heap pages after a connection storm */
